@@ -1,0 +1,25 @@
+# Only python3 and make are assumed; everything else goes into .venv.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: venv demo test lint clean
+
+$(BIN)/campaign-runner: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/campaign-runner
+
+demo: venv
+	$(BIN)/campaign-runner demo
+
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) campaign-runner.db outbox

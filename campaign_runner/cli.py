@@ -1,0 +1,152 @@
+"""The command line: `campaign-runner [--once] [--dry-run] [demo | status]`.
+
+Exit codes: 0 the work ran (even if some emails failed), 1 it could not run
+(store unreachable), 2 bad configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+import structlog
+
+from . import config as config_module
+from . import demo, logs
+from .adapters import build_pipeline, open_store
+from .config import Config, ConfigError
+from .errors import StoreUnavailable
+from .ports import Pacing, Store
+from .stores.sqlite import SqliteStore
+from .window import SendingWindow
+from .worker import Worker
+
+log = structlog.get_logger("campaign_runner")
+
+ROW_STATUSES = ("staged", "queued", "processing", "sent", "failed")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="campaign-runner",
+        description="Send due campaign emails at most once: claim, write, render, send, record.",
+    )
+    parser.add_argument(
+        "--once", action="store_true", help="run one cycle (if the sending window is open) and exit"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="render what is due and log it; send nothing, change no row",
+    )
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=Path(".env"),
+        help="settings file read under the real environment (default: .env)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", help="the worker loop (the default)")
+    sub.add_parser(
+        "demo",
+        help="seed the embedded store with a sample campaign and send it "
+        "into the outbox, whatever the time",
+    )
+    sub.add_parser("status", help="rows per campaign and status")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        cfg = config_module.load(env_file=args.env_file)
+    except ConfigError as exc:
+        print(f"campaign-runner: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(cfg.log_format, cfg.log_level, cfg.secrets)
+    try:
+        if args.command == "demo":
+            return _demo(cfg)
+        store = open_store(cfg)
+        try:
+            if args.command == "status":
+                return _status(store)
+            return _run(cfg, store, once=args.once, dry_run=args.dry_run)
+        finally:
+            store.close()
+    except ConfigError as exc:
+        print(f"campaign-runner: {exc}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as exc:
+        print(f"campaign-runner: store unavailable: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(cfg: Config, store: Store, *, once: bool, dry_run: bool) -> int:
+    pipeline = build_pipeline(cfg, store)
+    try:
+        if dry_run:
+            for email, verdict in pipeline.dry_run():
+                print(f"{email.id}  {email.to_email}  {verdict}")
+            return 0
+        window = SendingWindow(cfg.timezone, cfg.work_start_hour, cfg.work_end_hour, cfg.work_days)
+        worker = Worker(pipeline, window)
+        worker.install_signal_handlers()
+        return worker.run_once() if once else worker.run_forever()
+    finally:
+        pipeline.close()
+
+
+def _demo(cfg: Config) -> int:
+    if cfg.store != "sqlite":
+        raise ConfigError(
+            f"demo runs on the embedded SQLite store only, not on the {cfg.store} store: "
+            "unset SUPABASE_URL and DATABASE_URL (or point DATABASE_URL at sqlite:///demo.db)"
+        )
+    # Whatever the keys say, the demo writes into the outbox from templates.
+    cfg = replace(cfg, sender="outbox", generator="template", generator_explicit=True)
+    store = SqliteStore(Path(cfg.database_url.removeprefix("sqlite:///")))
+    pipeline = build_pipeline(cfg, store)
+    try:
+        campaign_id = demo.seed(store, pipeline.clock())
+        pipeline.run_cycle(pacing=Pacing())  # the demo shows the pipeline, not the pacing
+        rows = store.campaign_rows(campaign_id)
+    finally:
+        pipeline.close()
+        store.close()
+    print(f"\nCampaign {demo.CAMPAIGN['name']!r} ({campaign_id}) in {store.path}\n")
+    print(f"{'recipient':<24} {'status':<7} subject or reason")
+    for row in rows:
+        detail = row["subject"] if row["status"] == "sent" else row["error"]
+        print(f"{row['to_email']:<24} {row['status']:<7} {detail}")
+    sent = [row for row in rows if row["status"] == "sent"]
+    print(f"\n{len(sent)} sent, {len(rows) - len(sent)} not sent. The messages:")
+    for row in sent:
+        print(f"  {(cfg.outbox_dir / (row['id'] + '.eml')).resolve()}")
+    print("\nSee the queue with: campaign-runner status")
+    return 0
+
+
+def _status(store: Store) -> int:
+    table: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(ROW_STATUSES, 0))
+    names: dict[str, str] = {}
+    for row in store.status():
+        table[row.campaign_id][row.status] = row.count
+        names[row.campaign_id] = (
+            f"{row.campaign_name or '(campaign missing)'} [{row.campaign_status or '-'}]"
+        )
+    if not table:
+        print("The queue is empty.")
+        return 0
+    width = max(len(n) for n in names.values())
+    print(f"{'campaign':<{width}}  " + " ".join(f"{s:>10}" for s in ROW_STATUSES) + "  id")
+    for campaign_id, counts in table.items():
+        print(
+            f"{names[campaign_id]:<{width}}  "
+            + " ".join(f"{counts.get(s, 0):>10}" for s in ROW_STATUSES)
+            + f"  {campaign_id}"
+        )
+    return 0

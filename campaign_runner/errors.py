@@ -1,0 +1,33 @@
+"""How a failure is classified decides what happens to the row.
+
+Adapters raise these; the pipeline maps each class to one outcome, so no
+adapter decides a row's fate by itself.
+"""
+
+from __future__ import annotations
+
+
+class RowError(Exception):
+    """Something wrong with this row (bad address, broken template): `failed`, no retry."""
+
+
+class TransientError(Exception):
+    """May work later (timeouts before sending, 429, 5xx): `queued` while attempts remain."""
+
+
+class SystemicError(Exception):
+    """The system, not the row (bad key, quota, database down): back to `queued`,
+    the attempt is not counted, and the worker stops the cycle and backs off."""
+
+
+class AmbiguousError(Exception):
+    """The message may or may not have left (timeout during the POST): `failed`, never retried."""
+
+
+class StoreUnavailable(SystemicError):
+    """The database cannot be reached or refused the statement for a reason not about one row."""
+
+
+class LeaseLost(Exception):
+    """The row is no longer `processing` under this worker (its lease ran out and it was
+    recovered or re-claimed): this worker must neither send it nor write its outcome."""

@@ -1,0 +1,1 @@
+"""Generator adapters: content for rows whose body is empty."""

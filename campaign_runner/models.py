@@ -1,0 +1,93 @@
+"""The values that flow through the pipeline, independent of any store or service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Row statuses (the seam with the frontend).
+QUEUED = "queued"
+PROCESSING = "processing"
+SENT = "sent"
+FAILED = "failed"
+
+# Campaign statuses the worker reads or writes.
+CLAIMABLE_CAMPAIGN_STATUSES = ("scheduled", "sending")
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: str
+    name: str
+    status: str
+    subject: str | None
+    body_template: str | None
+    ai_prompt: str | None
+    from_name: str | None
+    reply_to: str | None
+
+
+@dataclass(frozen=True)
+class Email:
+    """A claimed `email_queue` row, with its campaign joined in by the claim.
+
+    `campaign` is None when the row's campaign no longer exists, and
+    `metadata` is whatever the row holds (it may not be an object): both are
+    checked by the pipeline, which fails such a row with a reason.
+    """
+
+    id: str
+    campaign_id: str
+    to_email: str | None
+    to_name: str | None
+    from_email: str | None
+    subject: str | None
+    body: str | None
+    metadata: Any
+    attempts: int
+    scheduled_for: datetime | None
+    campaign: Campaign | None
+    suppressed: bool = False
+
+    @property
+    def recipient_domain(self) -> str:
+        return (self.to_email or "").rpartition("@")[2].lower()
+
+
+@dataclass(frozen=True)
+class Content:
+    """Subject and plain-text body, as data: never evaluated as a template again."""
+
+    subject: str
+    body: str
+    model: str | None = None  # set when a generator wrote it and it must be saved
+    usage: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One rendered email, ready for any sender."""
+
+    email_id: str
+    campaign_id: str
+    from_email: str
+    from_name: str
+    to_email: str
+    to_name: str
+    reply_to: str | None
+    subject: str
+    text: str
+    html: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a processed row ends this cycle; the store writes it back."""
+
+    status: str  # sent, failed, or queued (put back)
+    error: str | None = None
+    provider_message_id: str | None = None
+    retry_at: datetime | None = None  # for queued: the new scheduled_for
+    count_attempt: bool = True  # False: a system fault, the attempt is given back

@@ -1,0 +1,239 @@
+"""One cycle of the worker, top to bottom.
+
+    recover stale leases -> claim due rows -> for each row, concurrently:
+        check recipient -> content (saved or generated) -> render
+        -> start_send (content and send_started_at recorded) -> send -> finish
+    -> roll up campaigns -> one summary line
+
+Every failure is classified (see `errors`) and turned into exactly one
+outcome by `_outcome_for`; no adapter decides a row's fate. A systemic
+error (bad key, database down) stops the cycle: rows not yet started go back
+to `queued` with their attempt given back, and the worker backs off.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from .config import Config
+from .errors import (
+    AmbiguousError,
+    LeaseLost,
+    RowError,
+    StoreUnavailable,
+    SystemicError,
+    TransientError,
+)
+from .models import FAILED, QUEUED, SENT, Content, Email, Outcome
+from .ports import Generator, Pacing, Sender, Store
+from .recipients import checked_recipient
+from .render import Renderer, personalize
+
+log = structlog.get_logger("campaign_runner")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CycleReport:
+    claimed: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    recovered: Counter[str] = field(default_factory=Counter)
+    systemic: str | None = None  # why the cycle stopped early, if it did
+    duration_ms: int = 0
+    sent_ids: list[str] = field(default_factory=list)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        generator: Generator,
+        sender: Sender,
+        renderer: Renderer,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.generator = generator
+        self.sender = sender
+        self.renderer = renderer
+        self.clock = clock
+        self.stopping = threading.Event()  # set by the first stop signal
+        self._halt_reason: str | None = None
+        self._halt_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="email")
+
+    # -- a cycle ------------------------------------------------------------
+
+    def run_cycle(self, pacing: Pacing | None = None) -> CycleReport:
+        started = time.monotonic()
+        report = CycleReport()
+        self._halt_reason = None
+        now = self.clock()
+        report.recovered = self.store.recover_stale(
+            self.config.lease_seconds, self.config.max_attempts, now
+        )
+        if report.recovered:
+            log.warning("recovered_stale_rows", **report.recovered)
+        if not self.stopping.is_set():
+            emails = self.store.claim(
+                self.config.worker_id, self.config.batch_size, now, pacing or self.pacing(now)
+            )
+            report.claimed = len(emails)
+            for email, outcome in zip(emails, self._pool.map(self._process, emails), strict=True):
+                if outcome is not None:
+                    report.outcomes[outcome.status] += 1
+                    if outcome.status == SENT:
+                        report.sent_ids.append(email.id)
+        if report.claimed or report.recovered:
+            self.store.roll_up(self.clock())
+        report.systemic = self._halt_reason
+        report.duration_ms = int((time.monotonic() - started) * 1000)
+        log.info(
+            "cycle",
+            claimed=report.claimed,
+            sent=report.outcomes[SENT],
+            failed=report.outcomes[FAILED],
+            requeued=report.outcomes[QUEUED],
+            recovered=sum(report.recovered.values()),
+            duration_ms=report.duration_ms,
+            **({"halted": report.systemic} if report.systemic else {}),
+        )
+        return report
+
+    def pacing(self, now: datetime) -> Pacing:
+        local_midnight = now.astimezone(self.config.timezone).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        return Pacing(
+            min_interval_seconds=self.config.domain_min_interval_seconds,
+            daily_cap=self.config.domain_daily_cap,
+            day_start=local_midnight.astimezone(UTC),
+        )
+
+    def dry_run(self) -> list[tuple[Email, str]]:
+        """Render what the next claim would take; nothing is sent and no row changes."""
+        results = []
+        for email in self.store.peek_due(self.config.batch_size, self.clock()):
+            try:
+                checked_recipient(email)
+                message = self.renderer.render(email, self._content(email))
+                verdict = f"would send {message.subject!r} to {message.to_email}"
+            except (RowError, TransientError, SystemicError) as exc:
+                verdict = f"would fail: {exc}"
+            log.info("dry_run", email_id=email.id, campaign_id=email.campaign_id, result=verdict)
+            results.append((email, verdict))
+        return results
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- one email ----------------------------------------------------------
+
+    def _process(self, email: Email) -> Outcome | None:
+        started = time.monotonic()
+        send_started = False
+        if self.stopping.is_set() or self._halt_reason:
+            outcome = Outcome(QUEUED, error="released: worker stopping", count_attempt=False)
+        else:
+            try:
+                checked_recipient(email)
+                content = self._content(email)
+                message = self.renderer.render(email, content)
+                self.store.start_send(email, self.config.worker_id, content, self.clock())
+                send_started = True
+                provider_id = self.sender.send(message)
+                outcome = Outcome(SENT, provider_message_id=provider_id)
+            except LeaseLost:
+                log.error("lease_lost", email_id=email.id, campaign_id=email.campaign_id)
+                return None
+            except Exception as exc:  # every failure becomes an outcome; see _outcome_for
+                outcome = self._outcome_for(email, exc, send_started)
+        return self._finish(email, outcome, started)
+
+    def _content(self, email: Email) -> Content:
+        if (email.body or "").strip():
+            subject = email.subject
+            if not (subject or "").strip() and email.campaign is not None:
+                subject = personalize(email.campaign.subject or "", email, "campaign subject")
+            return Content(subject=subject or "", body=email.body or "")
+        return self.generator.generate(email)
+
+    def _outcome_for(self, email: Email, exc: Exception, send_started: bool) -> Outcome:
+        if isinstance(exc, RowError):
+            return Outcome(FAILED, error=str(exc))
+        if isinstance(exc, AmbiguousError):
+            return Outcome(FAILED, error=f"ambiguous: {exc}")
+        if isinstance(exc, SystemicError):
+            self._halt(str(exc))
+            return Outcome(QUEUED, error=f"system: {exc}", count_attempt=False)
+        if send_started and not isinstance(exc, TransientError):
+            # An unexpected error once the message may have left: never guess.
+            return Outcome(FAILED, error=f"ambiguous: {type(exc).__name__}: {exc}")
+        # Transient, or unexpected before anything left: retry while attempts remain, so a
+        # bug cannot burn through the queue and a poison row still ends with its reason.
+        reason = str(exc) if isinstance(exc, TransientError) else f"{type(exc).__name__}: {exc}"
+        if email.attempts >= self.config.max_attempts:
+            return Outcome(FAILED, error=f"gave up after {email.attempts} attempts: {reason}")
+        delay = self.config.retry_delay_seconds * 2 ** max(email.attempts - 1, 0)
+        return Outcome(QUEUED, error=reason, retry_at=self.clock() + timedelta(seconds=delay))
+
+    def _halt(self, reason: str) -> None:
+        with self._halt_lock:
+            if self._halt_reason is None:
+                self._halt_reason = reason
+                log.error("cycle_halted", reason=reason)
+
+    def _finish(self, email: Email, outcome: Outcome, started: float) -> Outcome | None:
+        try:
+            recorded = _record(self.store, email, self.config.worker_id, outcome, self.clock())
+        except StoreUnavailable as exc:
+            # The row stays `processing`; stale recovery settles it after the lease.
+            self._halt(str(exc))
+            log.error(
+                "outcome_not_recorded", email_id=email.id, status=outcome.status, error=str(exc)
+            )
+            return None
+        if not recorded:
+            log.error("lease_lost", email_id=email.id, campaign_id=email.campaign_id)
+            return None
+        log.log(
+            _LEVEL[outcome.status],
+            "email",
+            email_id=email.id,
+            campaign_id=email.campaign_id,
+            recipient_domain=email.recipient_domain,
+            status=outcome.status,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            error=outcome.error,
+        )
+        return outcome
+
+
+_LEVEL = {SENT: 20, QUEUED: 30, FAILED: 30}  # info, warning, warning
+
+
+@retry(
+    retry=retry_if_exception_type(StoreUnavailable),
+    stop=stop_after_attempt(4),
+    wait=wait_exponential_jitter(initial=0.5, max=8),
+    reraise=True,
+)
+def _record(store: Store, email: Email, worker_id: str, outcome: Outcome, now: datetime) -> bool:
+    """A sent email whose outcome cannot be written would later look ambiguous: try harder."""
+    return store.finish(email, worker_id, outcome, now)

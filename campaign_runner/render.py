@@ -1,0 +1,147 @@
+"""Turning content into a message, with contact data treated as data.
+
+Two kinds of template run here, both in Jinja2's sandbox:
+- the campaign's own `subject` / `body_template`, personalised with the
+  contact's fields (`personalize`); an undefined field is an error, never
+  an empty string;
+- the package's layout (`templates/email.*.j2`), which wraps finished
+  content in the HTML and text parts and the unsubscribe footer. The HTML
+  part is autoescaped; content is passed in as a variable, so nothing a
+  contact or a model wrote is ever evaluated as a template.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib.resources import files
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+from .errors import RowError
+from .models import Content, Email, Message
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+_personal = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+_layout_html = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=True)
+_layout_text = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+def clean_header(value: str | None) -> str:
+    """CR, LF and other control characters become one space: no header injection."""
+    return _CONTROL.sub(" ", value or "").strip()
+
+
+def contact_fields(email: Email) -> dict[str, Any]:
+    """The variables a campaign template sees: the contact's metadata plus the row's names.
+
+    Empty values are left out on purpose, so `{{ first_name }}` on a contact
+    without one is an error instead of "Hi ,".
+    """
+    if email.metadata is None:
+        metadata: dict[str, Any] = {}
+    elif isinstance(email.metadata, dict):
+        metadata = email.metadata
+    else:
+        raise RowError(
+            f"metadata must be a JSON object of contact fields, got {type(email.metadata).__name__}"
+        )
+    fields: dict[str, Any] = {
+        "to_name": email.to_name,
+        "name": email.to_name,
+        "to_email": email.to_email,
+        "email": email.to_email,
+    }
+    fields.update(
+        {k: v for k, v in metadata.items() if isinstance(k, str) and _IDENTIFIER.match(k)}
+    )
+    return {k: v for k, v in fields.items() if v is not None and str(v).strip() != ""}
+
+
+def personalize(source: str, email: Email, what: str) -> str:
+    """One of the campaign's templates for this contact; errors name `what` and why."""
+    try:
+        return _personal.from_string(source).render(contact_fields(email))
+    except jinja2.UndefinedError as exc:
+        raise RowError(f"{what}: {exc.message} for this contact") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise RowError(
+            f"{what}: template syntax error on line {exc.lineno}: {exc.message}"
+        ) from None
+    except SecurityError as exc:
+        raise RowError(f"{what}: refused by the template sandbox: {exc}") from None
+    except RowError:
+        raise
+    except Exception as exc:  # a template can raise anything (division by zero, bad filter args)
+        raise RowError(f"{what}: template raised {type(exc).__name__}: {exc}") from None
+
+
+class Renderer:
+    """Builds the `Message` for a row from its finished content."""
+
+    def __init__(
+        self, unsubscribe_url: str = "", sender_address: str = "", msys_unsubscribe: bool = False
+    ) -> None:
+        self.unsubscribe_url = unsubscribe_url
+        self.sender_address = sender_address
+        self.msys_unsubscribe = msys_unsubscribe
+        folder = files("campaign_runner") / "templates"
+        self._html = _layout_html.from_string((folder / "email.html.j2").read_text("utf-8"))
+        self._text = _layout_text.from_string((folder / "email.txt.j2").read_text("utf-8"))
+
+    def render(self, email: Email, content: Content) -> Message:
+        campaign = email.campaign
+        if campaign is None:
+            raise RowError(f"campaign {email.campaign_id} no longer exists")
+        if not email.from_email:
+            raise RowError("from_email is empty: the launch step must assign a sending address")
+        subject = clean_header(content.subject)
+        if not subject:
+            raise RowError("subject is empty: set the row's subject or the campaign's subject")
+        body = content.body.replace("\r\n", "\n").strip()
+        if not body:
+            raise RowError("body is empty after generation")
+
+        unsubscribe = self._unsubscribe_link(email)
+        context = {
+            "subject": subject,
+            "body": body,
+            "paragraphs": [p.split("\n") for p in re.split(r"\n\s*\n", body)],
+            "unsubscribe_url": unsubscribe,
+            "sender_address": self.sender_address,
+            "msys_unsubscribe": self.msys_unsubscribe,
+        }
+        headers = {
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "X-Campaign-Id": clean_header(email.campaign_id),
+            "X-Email-Id": clean_header(email.id),
+        }
+        if unsubscribe.startswith("https://"):
+            headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        return Message(
+            email_id=email.id,
+            campaign_id=email.campaign_id,
+            from_email=clean_header(email.from_email),
+            from_name=clean_header(campaign.from_name),
+            to_email=clean_header(email.to_email),
+            to_name=clean_header(email.to_name),
+            reply_to=clean_header(campaign.reply_to) or None,
+            subject=subject,
+            text=self._text.render(context).strip() + "\n",
+            html=self._html.render(context),
+            headers=headers,
+        )
+
+    def _unsubscribe_link(self, email: Email) -> str:
+        if self.unsubscribe_url:
+            return clean_header(
+                self.unsubscribe_url.replace("{email_id}", quote(email.id, safe="")).replace(
+                    "{email}", quote(email.to_email or "", safe="")
+                )
+            )
+        mailbox = (email.campaign and email.campaign.reply_to) or email.from_email or ""
+        return clean_header(f"mailto:{mailbox}?subject=unsubscribe")

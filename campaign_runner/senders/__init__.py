@@ -1,0 +1,1 @@
+"""Sender adapters: deliver one rendered message."""

@@ -1,0 +1,77 @@
+"""Delivery into a folder: one RFC 5322 `.eml` file per email.
+
+The file is written under a temporary name in the same folder and renamed
+into place, so a reader never sees half a message; the name is the row id,
+so a row can never produce two files.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+from ..errors import RowError, SystemicError
+from ..models import Message
+
+
+def build_mime(message: Message, message_id: str) -> EmailMessage:
+    mime = EmailMessage(policy=SMTP)
+    mime["From"] = Address(message.from_name, addr_spec=message.from_email)
+    mime["To"] = Address(message.to_name, addr_spec=message.to_email)
+    if message.reply_to:
+        mime["Reply-To"] = message.reply_to
+    mime["Subject"] = message.subject
+    mime["Date"] = format_datetime(datetime.now(UTC))
+    mime["Message-ID"] = message_id
+    for name, value in message.headers.items():
+        mime[name] = value
+    mime.set_content(message.text)
+    mime.add_alternative(message.html, subtype="html")
+    return mime
+
+
+class OutboxSender:
+    name = "outbox"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path_for(self, email_id: str) -> Path:
+        return self.folder / f"{email_id}.eml"
+
+    def send(self, message: Message) -> str:
+        target = self.path_for(message.email_id)
+        domain = message.from_email.rpartition("@")[2] or "localhost"
+        message_id = make_msgid(domain=domain)
+        try:
+            data = build_mime(message, message_id).as_bytes()
+        except (ValueError, TypeError) as exc:  # an address the email package refuses
+            raise RowError(f"cannot build the message: {exc}") from None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                raise RowError(f"{target} already exists: this row was delivered before")
+            fd, temporary = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temporary, target)
+            finally:
+                if os.path.exists(temporary):
+                    os.unlink(temporary)
+        except OSError as exc:
+            raise SystemicError(
+                f"cannot write to OUTBOX_DIR {self.folder}: {exc.strerror}"
+            ) from None
+        return message_id
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,163 @@
+-- Queries of the embedded store, loaded by name (`-- name: X`).
+
+-- name: claim_candidates
+-- Due rows, at most what each sending domain may send now: one per domain
+-- while spacing is on, and never past the day's cap. A row whose campaign is
+-- gone is still taken, so the pipeline can fail it with a reason.
+WITH due AS (
+    SELECT q.id, q.scheduled_for,
+           lower(substr(q.from_email, instr(q.from_email, '@') + 1)) AS domain
+    FROM email_queue q
+    LEFT JOIN campaigns c ON c.id = q.campaign_id
+    WHERE q.status = 'queued'
+      AND julianday(q.scheduled_for) <= julianday(:now)
+      AND (c.id IS NULL OR c.status IN ('scheduled', 'sending'))
+),
+allowance AS (
+    SELECT due.id, due.domain, due.scheduled_for,
+           row_number() OVER (PARTITION BY due.domain
+                              ORDER BY julianday(due.scheduled_for), due.id) AS n,
+           CASE
+               WHEN :min_interval > 0 AND p.last_claimed_at IS NOT NULL
+                    AND julianday(p.last_claimed_at) > julianday(:now) - :min_interval / 86400.0
+                   THEN 0
+               WHEN :daily_cap > 0
+                   THEN :daily_cap - CASE WHEN p.day_start = :day_start THEN p.day_count ELSE 0 END
+               ELSE 1000000000
+           END AS room
+    FROM due
+    LEFT JOIN domain_pacing p ON p.domain = due.domain
+)
+SELECT id, domain
+FROM allowance
+WHERE n <= CASE WHEN :min_interval > 0 THEN min(room, 1) ELSE room END
+ORDER BY julianday(scheduled_for), id
+LIMIT :limit;
+
+-- name: claim_row
+UPDATE email_queue
+SET status = 'processing', locked_by = :worker, locked_at = :now,
+    attempts = attempts + 1, updated_at = :now
+WHERE id = :id AND status = 'queued';
+
+-- name: pace_domain
+INSERT INTO domain_pacing (domain, last_claimed_at, day_start, day_count)
+VALUES (:domain, :now, :day_start, :count)
+ON CONFLICT (domain) DO UPDATE SET
+    day_count = CASE WHEN domain_pacing.day_start = excluded.day_start
+                     THEN domain_pacing.day_count + excluded.day_count
+                     ELSE excluded.day_count END,
+    day_start = excluded.day_start,
+    last_claimed_at = excluded.last_claimed_at;
+
+-- name: start_campaigns
+UPDATE campaigns
+SET status = 'sending', started_at = coalesce(started_at, :now), updated_at = :now
+WHERE status = 'scheduled'
+  AND id IN (SELECT campaign_id FROM email_queue WHERE id IN (SELECT value FROM json_each(:ids)));
+
+-- name: rows_by_id
+SELECT q.id, q.campaign_id, q.to_email, q.to_name, q.from_email, q.subject, q.body,
+       q.metadata, q.attempts, q.scheduled_for,
+       c.id AS c_id, c.name AS c_name, c.status AS c_status, c.subject AS c_subject,
+       c.body_template AS c_body_template, c.ai_prompt AS c_ai_prompt,
+       c.from_name AS c_from_name, c.reply_to AS c_reply_to,
+       EXISTS (SELECT 1 FROM suppressions s WHERE s.email = lower(trim(q.to_email))) AS suppressed
+FROM email_queue q
+LEFT JOIN campaigns c ON c.id = q.campaign_id
+WHERE q.id IN (SELECT value FROM json_each(:ids))
+ORDER BY julianday(q.scheduled_for), q.id;
+
+-- name: start_send
+-- Only the owner of the lease may send; generated content is saved in the
+-- same write, so what is recorded is exactly what leaves.
+UPDATE email_queue
+SET send_started_at = :now, updated_at = :now,
+    subject = CASE WHEN :model IS NULL THEN subject ELSE :subject END,
+    body = CASE WHEN :model IS NULL THEN body ELSE :body END,
+    generated_at = CASE WHEN :model IS NULL THEN generated_at ELSE :now END,
+    generation_model = coalesce(:model, generation_model),
+    prompt_tokens = coalesce(:prompt_tokens, prompt_tokens),
+    completion_tokens = coalesce(:completion_tokens, completion_tokens)
+WHERE id = :id AND status = 'processing' AND locked_by = :worker;
+
+-- name: finish
+UPDATE email_queue
+SET status = :status,
+    error = :error,
+    provider_message_id = coalesce(:provider_message_id, provider_message_id),
+    sent_at = CASE WHEN :status = 'sent' THEN :now ELSE sent_at END,
+    scheduled_for = CASE WHEN :status = 'queued' THEN coalesce(:retry_at, scheduled_for)
+                         ELSE scheduled_for END,
+    attempts = CASE WHEN :give_back THEN max(attempts - 1, 0) ELSE attempts END,
+    send_started_at = CASE WHEN :status = 'queued' THEN NULL ELSE send_started_at END,
+    locked_by = CASE WHEN :status = 'queued' THEN NULL ELSE locked_by END,
+    locked_at = CASE WHEN :status = 'queued' THEN NULL ELSE locked_at END,
+    updated_at = :now
+WHERE id = :id AND status = 'processing' AND locked_by = :worker;
+
+-- name: recover_stale
+-- A lease that ran out belongs to a worker that died. Before send_started_at
+-- nothing left, so the row is queued again (unless it has used up its
+-- attempts, which means it keeps killing workers); after it, nobody knows.
+UPDATE email_queue
+SET status = CASE
+        WHEN send_started_at IS NOT NULL THEN 'failed'
+        WHEN attempts >= :max_attempts THEN 'failed'
+        ELSE 'queued' END,
+    error = CASE
+        WHEN send_started_at IS NOT NULL
+            THEN 'ambiguous: interrupted during send (worker ' || coalesce(locked_by, '?') ||
+                 ' stopped after the send started; it may have been delivered)'
+        WHEN attempts >= :max_attempts
+            THEN 'worker stopped while processing this row ' || attempts || ' times'
+        ELSE 'recovered: worker ' || coalesce(locked_by, '?') || ' stopped before sending' END,
+    locked_by = CASE WHEN send_started_at IS NULL AND attempts < :max_attempts
+                     THEN NULL ELSE locked_by END,
+    locked_at = CASE WHEN send_started_at IS NULL AND attempts < :max_attempts
+                     THEN NULL ELSE locked_at END,
+    updated_at = :now
+WHERE status = 'processing' AND julianday(locked_at) < julianday(:cutoff)
+RETURNING status;
+
+-- name: roll_up
+UPDATE campaigns
+SET sent_count = (SELECT count(*) FROM email_queue q
+                  WHERE q.campaign_id = campaigns.id AND q.status = 'sent'),
+    failed_count = (SELECT count(*) FROM email_queue q
+                    WHERE q.campaign_id = campaigns.id AND q.status = 'failed'),
+    completed_at = CASE
+        WHEN status = 'sending' AND NOT EXISTS (
+            SELECT 1 FROM email_queue q
+            WHERE q.campaign_id = campaigns.id AND q.status IN ('queued', 'processing'))
+        THEN :now ELSE completed_at END,
+    status = CASE
+        WHEN status = 'sending' AND NOT EXISTS (
+            SELECT 1 FROM email_queue q
+            WHERE q.campaign_id = campaigns.id AND q.status IN ('queued', 'processing'))
+        THEN 'completed' ELSE status END,
+    updated_at = :now
+WHERE status IN ('sending', 'paused', 'cancelled');
+
+-- name: status
+SELECT q.campaign_id, c.name, c.status, q.status, count(*)
+FROM email_queue q
+LEFT JOIN campaigns c ON c.id = q.campaign_id
+GROUP BY q.campaign_id, q.status
+ORDER BY c.name, q.campaign_id, q.status;
+
+-- name: insert_campaign
+INSERT INTO campaigns (id, name, status, subject, body_template, ai_prompt, from_name, reply_to)
+VALUES (:id, :name, :status, :subject, :body_template, :ai_prompt, :from_name, :reply_to);
+
+-- name: insert_email
+INSERT INTO email_queue (id, campaign_id, to_email, to_name, from_email, domain_index,
+                         subject, body, status, scheduled_for, metadata)
+VALUES (:id, :campaign_id, :to_email, :to_name, :from_email, :domain_index,
+        :subject, :body, :status, :scheduled_for, :metadata);
+
+-- name: campaign_rows
+SELECT id, to_email, status, subject, error, sent_at, provider_message_id
+FROM email_queue
+WHERE campaign_id = :campaign_id
+ORDER BY rowid;

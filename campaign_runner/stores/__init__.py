@@ -1,0 +1,1 @@
+"""Store adapters: the queue in SQLite, Postgres or Supabase."""

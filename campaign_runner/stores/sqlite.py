@@ -1,0 +1,213 @@
+"""The embedded store: one SQLite file, the same contract as Postgres.
+
+Claims run in `BEGIN IMMEDIATE` transactions, which take SQLite's write lock
+before reading, so two processes on one file never pick the same row. One
+connection per store, shared by the worker's threads under a lock: SQLite
+serialises writers anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .. import sql
+from ..errors import LeaseLost, StoreUnavailable
+from ..models import QUEUED, Content, Email, Outcome
+from ..ports import Pacing, StatusRow
+from .rows import email_from_row
+
+Q = sql.queries("sqlite/queries.sql")
+
+
+def path_from_url(url: str) -> Path:
+    """`sqlite:///relative.db` and `sqlite:////absolute.db`, as SQLAlchemy spells them."""
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+class SqliteStore:
+    name = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            if path.parent != Path(""):
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            self._db.row_factory = sqlite3.Row
+            self._db.executescript(sql.read("sqlite/schema.sql"))
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"cannot open the SQLite store at {path}: {exc}") from None
+
+    @contextmanager
+    def _transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute(f"BEGIN {mode}")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from None
+
+    def _pacing_params(self, now: datetime, pacing: Pacing) -> dict[str, Any]:
+        return {
+            "now": _iso(now),
+            "min_interval": pacing.min_interval_seconds,
+            "daily_cap": pacing.daily_cap,
+            "day_start": _iso(pacing.day_start) or "",
+        }
+
+    def claim(self, worker_id: str, limit: int, now: datetime, pacing: Pacing) -> list[Email]:
+        params = self._pacing_params(now, pacing)
+        with self._transaction() as db:
+            picked = db.execute(Q["claim_candidates"], {**params, "limit": limit}).fetchall()
+            if not picked:
+                return []
+            ids = [row["id"] for row in picked]
+            db.executemany(
+                Q["claim_row"], [{"id": i, "worker": worker_id, "now": params["now"]} for i in ids]
+            )
+            per_domain = Counter(row["domain"] for row in picked if row["domain"])
+            db.executemany(
+                Q["pace_domain"],
+                [
+                    {
+                        "domain": d,
+                        "count": n,
+                        "now": params["now"],
+                        "day_start": params["day_start"],
+                    }
+                    for d, n in per_domain.items()
+                ],
+            )
+            db.execute(Q["start_campaigns"], {"ids": json.dumps(ids), "now": params["now"]})
+            rows = db.execute(Q["rows_by_id"], {"ids": json.dumps(ids)}).fetchall()
+        return [email_from_row(dict(row)) for row in rows]
+
+    def peek_due(self, limit: int, now: datetime) -> list[Email]:
+        with self._transaction("DEFERRED") as db:
+            picked = db.execute(
+                Q["claim_candidates"], {**self._pacing_params(now, Pacing()), "limit": limit}
+            ).fetchall()
+            ids = json.dumps([row["id"] for row in picked])
+            rows = db.execute(Q["rows_by_id"], {"ids": ids}).fetchall()
+        return [email_from_row(dict(row)) for row in rows]
+
+    def start_send(self, email: Email, worker_id: str, content: Content, now: datetime) -> None:
+        with self._transaction() as db:
+            changed = db.execute(
+                Q["start_send"],
+                {
+                    "id": email.id,
+                    "worker": worker_id,
+                    "now": _iso(now),
+                    "subject": content.subject,
+                    "body": content.body,
+                    "model": content.model,
+                    "prompt_tokens": content.usage.get("prompt_tokens"),
+                    "completion_tokens": content.usage.get("completion_tokens"),
+                },
+            ).rowcount
+        if changed != 1:
+            raise LeaseLost(email.id)
+
+    def finish(self, email: Email, worker_id: str, outcome: Outcome, now: datetime) -> bool:
+        with self._transaction() as db:
+            changed = db.execute(
+                Q["finish"],
+                {
+                    "id": email.id,
+                    "worker": worker_id,
+                    "now": _iso(now),
+                    "status": outcome.status,
+                    "error": outcome.error,
+                    "provider_message_id": outcome.provider_message_id,
+                    "retry_at": _iso(outcome.retry_at),
+                    "give_back": outcome.status == QUEUED and not outcome.count_attempt,
+                },
+            ).rowcount
+        return changed == 1
+
+    def recover_stale(self, lease_seconds: int, max_attempts: int, now: datetime) -> Counter[str]:
+        cutoff = now - timedelta(seconds=lease_seconds)
+        with self._transaction() as db:
+            rows = db.execute(
+                Q["recover_stale"],
+                {"cutoff": _iso(cutoff), "now": _iso(now), "max_attempts": max_attempts},
+            ).fetchall()
+        return Counter(row[0] for row in rows)
+
+    def roll_up(self, now: datetime) -> None:
+        with self._transaction() as db:
+            db.execute(Q["roll_up"], {"now": _iso(now)})
+
+    def status(self) -> list[StatusRow]:
+        with self._transaction("DEFERRED") as db:
+            rows = db.execute(Q["status"]).fetchall()
+        return [StatusRow(*row) for row in rows]
+
+    def stage(self, campaign: dict[str, Any], emails: list[dict[str, Any]]) -> None:
+        """Put a campaign and its rows in, as the frontend and launch step would."""
+        columns = (
+            "name",
+            "status",
+            "subject",
+            "body_template",
+            "ai_prompt",
+            "from_name",
+            "reply_to",
+        )
+        email_columns = (
+            "to_email",
+            "to_name",
+            "from_email",
+            "domain_index",
+            "subject",
+            "body",
+            "status",
+            "scheduled_for",
+        )
+        with self._transaction() as db:
+            db.execute(
+                Q["insert_campaign"],
+                {"id": campaign["id"], **{c: campaign.get(c) for c in columns}},
+            )
+            db.executemany(
+                Q["insert_email"],
+                [
+                    {
+                        "id": e["id"],
+                        "campaign_id": campaign["id"],
+                        "metadata": json.dumps(e.get("metadata", {})),
+                        **{c: e.get(c) for c in email_columns},
+                    }
+                    for e in emails
+                ],
+            )
+
+    def campaign_rows(self, campaign_id: str) -> list[dict[str, Any]]:
+        with self._transaction("DEFERRED") as db:
+            rows = db.execute(Q["campaign_rows"], {"campaign_id": campaign_id}).fetchall()
+        return [dict(row) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

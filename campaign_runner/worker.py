@@ -1,0 +1,115 @@
+"""The long-running loop and `--once`: the window, the pauses, and the signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from datetime import datetime
+from types import FrameType
+
+import structlog
+
+from .errors import StoreUnavailable
+from .pipeline import Pipeline
+from .window import SendingWindow
+
+log = structlog.get_logger("campaign_runner")
+
+MAX_BACKOFF_SECONDS = 900.0
+
+
+class Worker:
+    def __init__(self, pipeline: Pipeline, window: SendingWindow) -> None:
+        self.pipeline = pipeline
+        self.window = window
+        self.config = pipeline.config
+        self._wake = threading.Event()
+        self._signals = 0
+
+    # -- signals --------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals += 1
+        name = signal.Signals(signum).name
+        if self._signals > 1:
+            log.error("stopping_now", signal=name)
+            os._exit(128 + signum)
+        log.warning(
+            "stopping",
+            signal=name,
+            finishing_in_flight=True,
+            timeout_seconds=self.config.shutdown_timeout_seconds,
+        )
+        self.pipeline.stopping.set()
+        self._wake.set()
+        timer = threading.Timer(self.config.shutdown_timeout_seconds, self._give_up)
+        timer.daemon = True
+        timer.start()
+
+    def _give_up(self) -> None:
+        log.error("shutdown_timeout", seconds=self.config.shutdown_timeout_seconds)
+        os._exit(1)
+
+    # -- running ------------------------------------------------------------
+
+    def run_once(self) -> int:
+        now = self.pipeline.clock()
+        if not self.window.is_open(now):
+            log.info("window_closed", next_open=self._local(self.window.next_open(now)))
+            return 0
+        try:
+            self.pipeline.run_cycle()
+        except StoreUnavailable as exc:
+            log.error("store_unavailable", error=str(exc))
+            return 1
+        return 0
+
+    def run_forever(self) -> int:
+        log.info(
+            "worker_started",
+            worker_id=self.config.worker_id,
+            store=self.config.store,
+            generator=self.config.generator,
+            sender=self.config.sender,
+        )
+        announced = None
+        backoff = 0.0
+        while not self.pipeline.stopping.is_set():
+            now = self.pipeline.clock()
+            if not self.window.is_open(now):
+                opens = self.window.next_open(now)
+                if opens != announced:  # once per closed stretch, not every minute
+                    log.info("window_closed", sleeping_until=self._local(opens))
+                    announced = opens
+                # Wake at least hourly, so a changed system clock cannot oversleep by days.
+                self._sleep(min((opens - now).total_seconds(), 3600.0))
+                continue
+            if announced is not None:
+                log.info("window_open")
+                announced = None
+            try:
+                report = self.pipeline.run_cycle()
+                trouble = report.systemic
+            except StoreUnavailable as exc:
+                trouble = str(exc)
+            if trouble:
+                backoff = min(
+                    max(backoff * 2, self.config.poll_interval_seconds), MAX_BACKOFF_SECONDS
+                )
+                log.error("backing_off", seconds=backoff, reason=trouble)
+            else:
+                backoff = 0.0
+            self._sleep(backoff or self.config.poll_interval_seconds)
+        log.info("worker_stopped", worker_id=self.config.worker_id)
+        return 0
+
+    def _sleep(self, seconds: float) -> None:
+        self._wake.wait(max(seconds, 0.0))
+
+    def _local(self, moment: datetime) -> str:
+        return moment.astimezone(self.window.tz).isoformat()
