@@ -17,7 +17,15 @@ class TransientError(Exception):
 
 class SystemicError(Exception):
     """The system, not the row (bad key, quota, database down): back to `queued`,
-    the attempt is not counted, and the worker stops the cycle and backs off."""
+    the attempt is not counted, and the worker stops the cycle and backs off.
+
+    With `sending_domain` set (an unverified sending domain), only rows sent
+    from that domain stop for the cycle; the others carry on.
+    """
+
+    def __init__(self, message: str, sending_domain: str | None = None) -> None:
+        super().__init__(message)
+        self.sending_domain = sending_domain
 
 
 class AmbiguousError(Exception):

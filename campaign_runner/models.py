@@ -54,6 +54,11 @@ class Email:
     def recipient_domain(self) -> str:
         return (self.to_email or "").rpartition("@")[2].lower()
 
+    @property
+    def sending_domain(self) -> str:
+        """What pacing and domain-wide halts are keyed on."""
+        return (self.from_email or "").rpartition("@")[2].lower()
+
 
 @dataclass(frozen=True)
 class Content:

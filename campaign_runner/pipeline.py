@@ -75,6 +75,7 @@ class Pipeline:
         self.clock = clock
         self.stopping = threading.Event()  # set by the first stop signal
         self._halt_reason: str | None = None
+        self._halted_domains: set[str] = set()
         self._halt_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="email")
 
@@ -84,6 +85,7 @@ class Pipeline:
         started = time.monotonic()
         report = CycleReport()
         self._halt_reason = None
+        self._halted_domains = set()
         now = self.clock()
         report.recovered = self.store.recover_stale(
             self.config.lease_seconds, self.config.max_attempts, now
@@ -150,6 +152,10 @@ class Pipeline:
         send_started = False
         if self.stopping.is_set() or self._halt_reason:
             outcome = Outcome(QUEUED, error="released: worker stopping", count_attempt=False)
+        elif email.sending_domain in self._halted_domains:
+            outcome = Outcome(
+                QUEUED, error=f"released: {email.sending_domain} halted", count_attempt=False
+            )
         else:
             try:
                 checked_recipient(email)
@@ -180,7 +186,7 @@ class Pipeline:
         if isinstance(exc, AmbiguousError):
             return Outcome(FAILED, error=f"ambiguous: {exc}")
         if isinstance(exc, SystemicError):
-            self._halt(str(exc))
+            self._halt(str(exc), exc.sending_domain)
             return Outcome(QUEUED, error=f"system: {exc}", count_attempt=False)
         if send_started and not isinstance(exc, TransientError):
             # An unexpected error once the message may have left: never guess.
@@ -193,9 +199,13 @@ class Pipeline:
         delay = self.config.retry_delay_seconds * 2 ** max(email.attempts - 1, 0)
         return Outcome(QUEUED, error=reason, retry_at=self.clock() + timedelta(seconds=delay))
 
-    def _halt(self, reason: str) -> None:
+    def _halt(self, reason: str, sending_domain: str | None = None) -> None:
         with self._halt_lock:
-            if self._halt_reason is None:
+            if sending_domain is not None:
+                if sending_domain not in self._halted_domains:
+                    self._halted_domains.add(sending_domain)
+                    log.error("sending_domain_halted", sending_domain=sending_domain, reason=reason)
+            elif self._halt_reason is None:
                 self._halt_reason = reason
                 log.error("cycle_halted", reason=reason)
 
