@@ -1,0 +1,3 @@
+"""Fixtures shared across the suite live in tests/fixtures/, one module per area."""
+
+pytest_plugins = ["tests.fixtures.postgres"]
