@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from .config import Config
 from .errors import (
@@ -241,7 +241,7 @@ _LEVEL = {SENT: 20, QUEUED: 30, FAILED: 30}  # info, warning, warning
 @retry(
     retry=retry_if_exception_type(StoreUnavailable),
     stop=stop_after_attempt(4),
-    wait=wait_exponential_jitter(initial=0.5, max=8),
+    wait=wait_random_exponential(multiplier=0.5, max=8),
     reraise=True,
 )
 def _record(store: Store, email: Email, worker_id: str, outcome: Outcome, now: datetime) -> bool:

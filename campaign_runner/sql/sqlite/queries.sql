@@ -157,7 +157,7 @@ VALUES (:id, :campaign_id, :to_email, :to_name, :from_email, :domain_index,
         :subject, :body, :status, :scheduled_for, :metadata);
 
 -- name: campaign_rows
-SELECT id, to_email, status, subject, error, sent_at, provider_message_id
+SELECT *
 FROM email_queue
 WHERE campaign_id = :campaign_id
 ORDER BY rowid;

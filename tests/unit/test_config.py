@@ -1,0 +1,142 @@
+"""Settings: validated at start, one line per bad value, secrets never shown."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from campaign_runner import config
+from campaign_runner.config import SETTINGS, ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(**environ: str) -> config.Config:
+    return config.load(environ=environ, env_file=None)
+
+
+def test_defaults_are_the_embedded_default() -> None:
+    cfg = load()
+    assert (cfg.store, cfg.generator, cfg.sender) == ("sqlite", "template", "outbox")
+    assert cfg.database_url == "sqlite:///./campaign-runner.db"
+    assert (cfg.work_start_hour, cfg.work_end_hour, cfg.timezone.key) == (
+        9,
+        17,
+        "America/Los_Angeles",
+    )
+    assert cfg.work_days == frozenset(range(5))
+    assert cfg.poll_interval_seconds == 60
+    assert cfg.domain_min_interval_seconds == 210
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "WORK_DAYS",
+            "funday",
+            "WORK_DAYS='funday': expected day names like mon-fri, mon,wed,fri or all",
+        ),
+        ("WORK_START_HOUR", "25", "WORK_START_HOUR='25': expected a whole number from 0 to 23"),
+        ("TIMEZONE", "Mars/Olympus", "TIMEZONE='Mars/Olympus': expected an IANA time zone name"),
+        ("BATCH_SIZE", "many", "BATCH_SIZE='many': expected a whole number from 1 to 1000"),
+        (
+            "POLL_INTERVAL_SECONDS",
+            "-1",
+            "POLL_INTERVAL_SECONDS='-1': expected a number from 0.05 up",
+        ),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT='xml': expected one of auto, json, console"),
+        ("DATABASE_URL", "mysql://x", "DATABASE_URL='mysql://x': expected postgresql://"),
+        ("SENDER", "pigeon", "SENDER='pigeon': expected one of sparkpost, outbox"),
+    ],
+)
+def test_a_bad_value_names_the_variable_and_what_it_accepts(
+    name: str, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(**{name: value})
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_window_must_end_after_it_starts() -> None:
+    with pytest.raises(
+        ConfigError, match="WORK_END_HOUR=9: expected an hour after WORK_START_HOUR=9"
+    ):
+        load(WORK_START_HOUR="9", WORK_END_HOUR="9")
+
+
+def test_a_production_store_without_a_sparkpost_key_refuses_to_start() -> None:
+    with pytest.raises(ConfigError, match="SENDER=outbox"):
+        load(DATABASE_URL="postgresql://postgres@127.0.0.1:5432/test")
+    cfg = load(DATABASE_URL="postgresql://postgres@127.0.0.1:5432/test", SENDER="outbox")
+    assert (cfg.store, cfg.sender) == ("postgres", "outbox")
+
+
+def test_keys_choose_the_real_services() -> None:
+    cfg = load(SPARKPOST_API_KEY="sp-key-123", GROQ_API_KEY="gsk-key-456")
+    assert (cfg.sender, cfg.generator) == ("sparkpost", "groq")
+    assert set(cfg.secrets) == {"sp-key-123", "gsk-key-456"}
+
+
+def test_supabase_url_picks_the_supabase_store_and_needs_its_key() -> None:
+    with pytest.raises(ConfigError, match="SUPABASE_SERVICE_ROLE_KEY"):
+        load(SUPABASE_URL="https://abc.supabase.co", SPARKPOST_API_KEY="k")
+    cfg = load(
+        SUPABASE_URL="https://abc.supabase.co",
+        SUPABASE_SERVICE_ROLE_KEY="srk",
+        SPARKPOST_API_KEY="k",
+    )
+    assert cfg.store == "supabase"
+
+
+def test_env_file_is_read_and_the_real_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("BATCH_SIZE=7\nCONCURRENCY=3\n")
+    cfg = config.load(environ={"CONCURRENCY": "5"}, env_file=env_file)
+    assert (cfg.batch_size, cfg.concurrency) == (7, 5)
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "campaign_runner", *args],
+        env={"PATH": os.environ["PATH"], **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_command_line_exits_2_with_one_line(tmp_path: Path) -> None:
+    result = run_cli("--once", env={"WORK_DAYS": "funday"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "campaign-runner: WORK_DAYS='funday': expected day names like mon-fri, mon,wed,fri or all"
+    ]
+    assert not (tmp_path / "campaign-runner.db").exists()
+
+
+def test_a_secret_is_not_echoed_back_in_an_error(tmp_path: Path) -> None:
+    result = run_cli(
+        "--once",
+        env={"SUPABASE_URL": "ftp://secret-host", "SPARKPOST_API_KEY": "sp-very-secret"},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "sp-very-secret" not in result.stderr + result.stdout
+
+
+def test_readme_and_env_example_list_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    example = (ROOT / ".env.example").read_text()
+    example_names = re.findall(r"^#?\s*([A-Z_]+)=", example, re.MULTILINE)
+    for setting in SETTINGS:
+        assert f"`{setting.name}`" in readme, f"README does not list {setting.name}"
+        assert setting.name in example_names, f".env.example does not list {setting.name}"
+    assert sorted(set(example_names)) == sorted(s.name for s in SETTINGS)
