@@ -3,34 +3,54 @@
 from __future__ import annotations
 
 from .config import Config, ConfigError
+from .generators.groq import GroqGenerator
 from .generators.template import TemplateGenerator
+from .migrate import require_schema
 from .pipeline import Clock, Pipeline, utc_now
 from .ports import Generator, Sender, Store
 from .render import Renderer
 from .senders.outbox import OutboxSender
+from .senders.sparkpost import SparkPostSender
+from .stores.postgres import PostgresStore
 from .stores.sqlite import SqliteStore, path_from_url
+from .stores.supabase import SupabaseStore
 
 
 def open_store(config: Config) -> Store:
     if config.store == "sqlite":
         return SqliteStore(path_from_url(config.database_url))
+    if config.store == "postgres":
+        store = PostgresStore(config.database_url)
+        return require_schema(store, store.where)
+    if config.store == "supabase":
+        remote = SupabaseStore(config.supabase_url, config.supabase_service_role_key)
+        return require_schema(remote, remote.url)
     raise ConfigError(f"the {config.store} store is not available in this build")
 
 
 def make_generator(config: Config) -> Generator:
     if config.generator == "template":
         return TemplateGenerator(explicit=config.generator_explicit)
+    if config.generator == "groq":
+        return GroqGenerator(config)
     raise ConfigError(f"GENERATOR={config.generator}: not available in this build")
 
 
 def make_sender(config: Config) -> Sender:
     if config.sender == "outbox":
         return OutboxSender(config.outbox_dir)
+    if config.sender == "sparkpost":
+        return SparkPostSender(config)
     raise ConfigError(f"SENDER={config.sender}: not available in this build")
 
 
 def make_renderer(config: Config) -> Renderer:
-    return Renderer(unsubscribe_url=config.unsubscribe_url, sender_address=config.sender_address)
+    return Renderer(
+        unsubscribe_url=config.unsubscribe_url,
+        sender_address=config.sender_address,
+        # Non-transactional SparkPost mail: SparkPost suppresses whoever clicks this link.
+        msys_unsubscribe=config.sender == "sparkpost" and not config.sparkpost_transactional,
+    )
 
 
 def build_pipeline(config: Config, store: Store, clock: Clock = utc_now) -> Pipeline:

@@ -1,7 +1,8 @@
-"""The command line: `campaign-runner [--once] [--dry-run] [demo | status]`.
+"""The command line: `campaign-runner [--once] [--dry-run] [COMMAND]`.
 
 Exit codes: 0 the work ran (even if some emails failed), 1 it could not run
-(store unreachable), 2 bad configuration or usage.
+(store unreachable; `check` found a problem), 2 bad configuration or usage
+(including a database that lacks a migration).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from pathlib import Path
 
 import structlog
 
+from . import check, demo, logs, migrate, once_lock
 from . import config as config_module
-from . import demo, logs
 from .adapters import build_pipeline, open_store
 from .config import Config, ConfigError
 from .errors import StoreUnavailable
+from .liveness import Liveness, heartbeat_age, heartbeat_limit
 from .ports import Pacing, Store
 from .stores.sqlite import SqliteStore
 from .window import SendingWindow
@@ -55,7 +57,12 @@ def _parser() -> argparse.ArgumentParser:
         help="seed the embedded store with a sample campaign and send it "
         "into the outbox, whatever the time",
     )
+    sub.add_parser("migrate", help="apply the schema to the postgresql:// DATABASE_URL")
+    sub.add_parser(
+        "check", help="configuration, store reachability, schema, sender and generator keys"
+    )
     sub.add_parser("status", help="rows per campaign and status")
+    sub.add_parser("health", help="exit 0 if the worker's HEARTBEAT_FILE is fresh, 1 if stale")
     return parser
 
 
@@ -70,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return _demo(cfg)
+        if args.command == "migrate":
+            return migrate.main(cfg)
+        if args.command == "check":
+            return check.main(cfg)
+        if args.command == "health":
+            return _health(cfg)
         store = open_store(cfg)
         try:
             if args.command == "status":
@@ -93,11 +106,36 @@ def _run(cfg: Config, store: Store, *, once: bool, dry_run: bool) -> int:
                 print(f"{email.id}  {email.to_email}  {verdict}")
             return 0
         window = SendingWindow(cfg.timezone, cfg.work_start_hour, cfg.work_end_hour, cfg.work_days)
-        worker = Worker(pipeline, window)
+        worker = Worker(pipeline, window, Liveness(_heartbeat_path(cfg)))
         worker.install_signal_handlers()
-        return worker.run_once() if once else worker.run_forever()
+        if not once:
+            return worker.run_forever()
+        with once_lock.held(Path(cfg.lock_file)) as mine:
+            if not mine:
+                log.info("once_skipped", reason=f"another run holds {cfg.lock_file}")
+                return 0
+            return worker.run_once()
     finally:
         pipeline.close()
+
+
+def _heartbeat_path(cfg: Config) -> Path | None:
+    return Path(cfg.heartbeat_file) if cfg.heartbeat_file else None
+
+
+def _health(cfg: Config) -> int:
+    path = _heartbeat_path(cfg)
+    if path is None:
+        raise ConfigError("HEARTBEAT_FILE is empty: expected the file the worker touches")
+    age, limit = heartbeat_age(path), heartbeat_limit(cfg.poll_interval_seconds)
+    if age is None:
+        print(f"unhealthy: {path} does not exist (has the worker started?)")
+        return 1
+    if age > limit:
+        print(f"unhealthy: last heartbeat {age:.0f} s ago (limit {limit:.0f} s)")
+        return 1
+    print(f"healthy: last heartbeat {age:.0f} s ago")
+    return 0
 
 
 def _demo(cfg: Config) -> int:

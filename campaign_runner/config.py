@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -266,6 +267,19 @@ SETTINGS: tuple[Setting, ...] = (
         "least severe level logged",
     ),
     Setting("WORKER_ID", "", _text, "name recorded in locked_by; empty means host:pid"),
+    # Supervision.
+    Setting(
+        "HEARTBEAT_FILE",
+        "",
+        _text,
+        "file touched every cycle and while asleep, for `campaign-runner health`; empty: none",
+    ),
+    Setting(
+        "LOCK_FILE",
+        "./campaign-runner.lock",
+        _text,
+        "lock that keeps two `--once` runs on one machine from overlapping",
+    ),
 )
 
 PRODUCTION_STORES = ("postgres", "supabase")
@@ -315,6 +329,8 @@ class Config:
     log_format: str
     log_level: str
     worker_id: str
+    heartbeat_file: str
+    lock_file: str
     # Derived: which adapters run, and whether the choice was the operator's.
     store: str = "sqlite"
     sender_explicit: bool = False
@@ -322,9 +338,11 @@ class Config:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(
-            value for s in SETTINGS if s.secret and (value := getattr(self, s.name.lower()))
-        )
+        """Values the log redactor hides: the secret settings and the database password."""
+        values = [getattr(self, s.name.lower()) for s in SETTINGS if s.secret]
+        password = urlsplit(self.database_url).password or ""
+        values += [password, unquote(password)]  # as written in the URL, and as decoded
+        return tuple(dict.fromkeys(value for value in values if value))
 
 
 def load(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Config:

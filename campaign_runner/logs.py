@@ -39,6 +39,17 @@ class Redactor:
         return {k: self.scrub(v) if isinstance(v, str) else v for k, v in event.items()}
 
 
+class _Stderr:
+    """Whatever `sys.stderr` is at the time of writing, not when logging was set up
+    (tests and embedding programs swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(
     log_format: str = "auto", level: str = "info", secrets: Iterable[str] = ()
 ) -> Redactor:
@@ -59,7 +70,7 @@ def configure(
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
         cache_logger_on_first_use=False,
     )
     return redactor

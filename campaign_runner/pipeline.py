@@ -144,6 +144,7 @@ class Pipeline:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.sender.close()
 
     # -- one email ----------------------------------------------------------
 

@@ -23,6 +23,9 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from .errors import RowError
 from .models import Content, Email, Message
 
+# Far above any real cold email, far below what providers refuse (SparkPost: 20 MB).
+MAX_BODY_CHARS = 100_000
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -105,6 +108,11 @@ class Renderer:
         body = content.body.replace("\r\n", "\n").strip()
         if not body:
             raise RowError("body is empty after generation")
+        if len(body) > MAX_BODY_CHARS:
+            raise RowError(
+                f"body is {len(body):,} characters; the limit is {MAX_BODY_CHARS:,} "
+                "(a cold email that long is a data error)"
+            )
 
         unsubscribe = self._unsubscribe_link(email)
         context = {

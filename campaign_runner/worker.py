@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from datetime import datetime
 from types import FrameType
 
 import structlog
 
 from .errors import StoreUnavailable
+from .liveness import Liveness
 from .pipeline import Pipeline
 from .window import SendingWindow
 
@@ -20,9 +22,10 @@ MAX_BACKOFF_SECONDS = 900.0
 
 
 class Worker:
-    def __init__(self, pipeline: Pipeline, window: SendingWindow) -> None:
+    def __init__(self, pipeline: Pipeline, window: SendingWindow, liveness: Liveness) -> None:
         self.pipeline = pipeline
         self.window = window
+        self.liveness = liveness
         self.config = pipeline.config
         self._wake = threading.Event()
         self._signals = 0
@@ -46,6 +49,7 @@ class Worker:
             timeout_seconds=self.config.shutdown_timeout_seconds,
         )
         self.pipeline.stopping.set()
+        self.liveness.stopping()
         self._wake.set()
         timer = threading.Timer(self.config.shutdown_timeout_seconds, self._give_up)
         timer.daemon = True
@@ -79,6 +83,7 @@ class Worker:
         )
         announced = None
         backoff = 0.0
+        self.liveness.ready()
         while not self.pipeline.stopping.is_set():
             now = self.pipeline.clock()
             if not self.window.is_open(now):
@@ -97,6 +102,7 @@ class Worker:
                 trouble = report.systemic
             except StoreUnavailable as exc:
                 trouble = str(exc)
+            self.liveness.beat()
             if trouble:
                 backoff = min(
                     max(backoff * 2, self.config.poll_interval_seconds), MAX_BACKOFF_SECONDS
@@ -109,7 +115,13 @@ class Worker:
         return 0
 
     def _sleep(self, seconds: float) -> None:
-        self._wake.wait(max(seconds, 0.0))
+        """Sleep, waking early on a stop signal, and ping the supervisors meanwhile."""
+        deadline = time.monotonic() + max(seconds, 0.0)
+        tick = self.liveness.ping_interval(self.config.poll_interval_seconds)
+        while (left := deadline - time.monotonic()) > 0:
+            if self._wake.wait(min(left, tick)):
+                return
+            self.liveness.beat()
 
     def _local(self, moment: datetime) -> str:
         return moment.astimezone(self.window.tz).isoformat()

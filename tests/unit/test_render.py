@@ -136,3 +136,9 @@ def test_paragraphs_become_html_paragraphs() -> None:
     message = Renderer().render(make_email(), Content(subject="S", body="One\nline two\n\nThree"))
     assert "<p>One<br>\nline two</p>" in message.html
     assert "<p>Three</p>" in message.html
+
+
+def test_a_body_of_megabytes_fails_the_row() -> None:
+    email = make_email(body="x" * 3_000_000)
+    with pytest.raises(RowError, match="body is 3,000,000 characters"):
+        Renderer().render(email, Content(subject="S", body=email.body or ""))

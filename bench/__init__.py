@@ -1,0 +1,1 @@
+"""Benchmarks: measurements, not tests. Each module runs with `python -m bench.<name>`."""

@@ -1,0 +1,32 @@
+-- The postgres store's calls of the SQL functions in ../migrations (see
+-- 0002_functions.sql). The casts pick each function's exact signature whatever
+-- type psycopg gives a Python value.
+
+-- name: claim
+select cr_claim(%(worker)s::text, %(limit)s::int, %(now)s::timestamptz,
+                %(min_interval)s::int, %(daily_cap)s::int, %(day_start)s::timestamptz);
+
+-- name: peek_due
+select cr_peek_due(%(limit)s::int, %(now)s::timestamptz);
+
+-- name: start_send
+select cr_start_send(%(id)s::uuid, %(worker)s::text, %(now)s::timestamptz,
+                     %(subject)s::text, %(body)s::text, %(model)s::text,
+                     %(prompt_tokens)s::int, %(completion_tokens)s::int);
+
+-- name: finish
+select cr_finish(%(id)s::uuid, %(worker)s::text, %(now)s::timestamptz, %(status)s::text,
+                 %(error)s::text, %(provider_message_id)s::text, %(retry_at)s::timestamptz,
+                 %(give_back)s::boolean);
+
+-- name: recover_stale
+select cr_recover_stale(%(cutoff)s::timestamptz, %(max_attempts)s::int, %(now)s::timestamptz);
+
+-- name: roll_up
+select cr_roll_up(%(now)s::timestamptz);
+
+-- name: status
+select cr_status();
+
+-- name: schema_version
+select cr_schema_version();

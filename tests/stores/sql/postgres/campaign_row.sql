@@ -1,0 +1,1 @@
+select * from campaigns where id = %(id)s::uuid

@@ -1,0 +1,1 @@
+delete from campaigns where id = %(id)s::uuid

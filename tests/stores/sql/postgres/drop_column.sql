@@ -1,0 +1,2 @@
+alter table email_queue drop column prompt_tokens;
+drop function cr_finish;

@@ -1,0 +1,1 @@
+select * from email_queue where id = %(id)s::uuid

@@ -1,0 +1,1 @@
+update campaigns set status = %(status)s where id = %(id)s::uuid

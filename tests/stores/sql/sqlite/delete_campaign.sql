@@ -1,0 +1,1 @@
+DELETE FROM campaigns WHERE id = :id

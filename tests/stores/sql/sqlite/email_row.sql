@@ -1,0 +1,1 @@
+SELECT * FROM email_queue WHERE id = :id

@@ -1,0 +1,1 @@
+UPDATE campaigns SET status = :status WHERE id = :id

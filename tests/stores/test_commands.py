@@ -1,0 +1,155 @@
+"""`migrate`, `check` and the worker's start on each kind of store. On a Postgres
+that is not ready: one clear line, the migration to apply or the reason it cannot
+connect, never a traceback or a password.
+
+A bad DATABASE_URL is tried in a subprocess, where a traceback would show; the
+rest call `cli.main` in this process, which is quicker.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import structlog
+
+from campaign_runner import cli as cli_module
+from tests.fixtures.embedded import embedded_env
+from tests.fixtures.postgres import Server, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+MIGRATIONS = "0001_schema.sql, 0002_functions.sql"
+Capture = pytest.CaptureFixture[str]
+
+
+def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "campaign_runner", *args],
+        env={
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(ROOT),
+            **embedded_env(tmp_path, SENDER="outbox", **env),
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def main(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *args: str, **env: str) -> int:
+    for name, value in embedded_env(tmp_path, SENDER="outbox", **env).items():
+        monkeypatch.setenv(name, value)
+    # `main` points structlog at this test's captured stderr, which closes with the
+    # test: put back what was there, or later tests would log into a closed file.
+    saved = structlog.get_config()
+    try:
+        return cli_module.main(["--env-file", str(tmp_path / "absent.env"), *args])
+    finally:
+        structlog.configure(**saved)
+
+
+def test_worker_on_an_unmigrated_database_names_the_migrations_and_stops(
+    pg_fresh_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
+) -> None:
+    code = main(monkeypatch, tmp_path, "--once", DATABASE_URL=pg_fresh_dsn)
+
+    assert code != 0
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "run `campaign-runner migrate`" in line and MIGRATIONS in line
+    assert not (tmp_path / "outbox").exists()
+
+
+def test_check_on_an_unmigrated_database_names_the_migrations(
+    pg_fresh_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
+) -> None:
+    code = main(monkeypatch, tmp_path, "check", DATABASE_URL=pg_fresh_dsn)
+
+    assert code == 1
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0].startswith("ok       store: postgres at postgres@127.0.0.1")
+    assert lines[1] == (
+        "PROBLEM  schema: version 0, this build needs 2: "
+        f"run `campaign-runner migrate` to apply {MIGRATIONS}"
+    )
+    assert "PROBLEM  schema: missing tables cr_schema_migrations, campaigns" in lines[2]
+    assert err == ""
+
+
+def test_migrate_then_check_from_the_command_line(
+    pg_fresh_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
+) -> None:
+    outputs = []
+    for command in ("migrate", "migrate", "check"):
+        assert main(monkeypatch, tmp_path, command, DATABASE_URL=pg_fresh_dsn) == 0
+        outputs.append(capsys.readouterr().out)
+    first, again, checked = outputs
+
+    assert first.splitlines()[:2] == ["applied 0001_schema.sql", "applied 0002_functions.sql"]
+    assert again.strip().endswith("schema at version 2, nothing to apply")
+    assert "ok       schema: version 2" in checked
+
+
+def test_a_wrong_password_gives_one_line_without_the_password(
+    pg_password_server: Server, tmp_path: Path
+) -> None:
+    wrong = "Wr0ng-Passw0rd-x"
+    url = Server(pg_password_server.host, pg_password_server.port, password=wrong).dsn()
+
+    worker = cli(tmp_path, "--once", DATABASE_URL=url)
+    checked = cli(tmp_path, "check", DATABASE_URL=url)
+
+    assert worker.returncode == 1 and worker.stdout == ""
+    (line,) = worker.stderr.splitlines()
+    assert "password authentication failed" in line and "postgres@127.0.0.1" in line
+    assert checked.returncode == 1
+    assert "password authentication failed" in checked.stdout.splitlines()[0]
+    for output in (worker.stdout, worker.stderr, checked.stdout, checked.stderr):
+        assert wrong not in output and "Traceback" not in output
+
+
+def test_the_right_password_never_shows_either(pg_password_server: Server, tmp_path: Path) -> None:
+    result = cli(tmp_path, "--once", DATABASE_URL=pg_password_server.dsn())
+
+    assert result.returncode == 2  # reachable, but not migrated
+    (line,) = result.stderr.splitlines()
+    assert "schema version 0" in line
+    assert pg_password_server.password not in result.stdout + result.stderr
+
+
+def test_a_host_with_no_database_gives_one_line_without_the_password(tmp_path: Path) -> None:
+    url = f"postgresql://postgres:Secret-Pw-123@127.0.0.1:{free_port()}/postgres"
+
+    result = cli(tmp_path, "--once", DATABASE_URL=url)
+
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("campaign-runner: store unavailable: cannot connect to Postgres")
+    assert "Connection refused" in line
+    assert "Secret-Pw-123" not in line and "Traceback" not in result.stderr
+
+
+def test_check_on_the_embedded_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
+) -> None:
+    code = main(monkeypatch, tmp_path, "check")
+
+    assert code == 0
+    store, sender, generator = capsys.readouterr().out.splitlines()
+    assert store == (
+        f"ok       store: sqlite at {tmp_path / 'queue.db'}, reachable; "
+        "its schema is created on first use"
+    )
+    assert sender.startswith("ok       sender: outbox") and "no key needed" in sender
+    assert generator.startswith("ok       generator: template")
+
+
+def test_migrate_on_the_embedded_store_has_nothing_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
+) -> None:
+    assert main(monkeypatch, tmp_path, "migrate") == 0
+    assert "creates its schema on first use: nothing to migrate" in capsys.readouterr().out
