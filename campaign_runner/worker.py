@@ -97,9 +97,11 @@ class Worker:
             if announced is not None:
                 log.info("window_open")
                 announced = None
+            full = False
             try:
                 report = self.pipeline.run_cycle()
                 trouble = report.systemic
+                full = report.claimed >= self.config.batch_size
             except StoreUnavailable as exc:
                 trouble = str(exc)
             self.liveness.beat()
@@ -108,9 +110,11 @@ class Worker:
                     max(backoff * 2, self.config.poll_interval_seconds), MAX_BACKOFF_SECONDS
                 )
                 log.error("backing_off", seconds=backoff, reason=trouble)
-            else:
-                backoff = 0.0
-            self._sleep(backoff or self.config.poll_interval_seconds)
+                self._sleep(backoff)
+                continue
+            backoff = 0.0
+            if not full:  # a full batch means more is due: drain the backlog without pausing
+                self._sleep(self.config.poll_interval_seconds)
         log.info("worker_stopped", worker_id=self.config.worker_id)
         return 0
 
