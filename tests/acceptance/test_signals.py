@@ -1,4 +1,4 @@
-"""Stop signals: the first finishes what is in flight."""
+"""Stop signals: the first finishes what is in flight, the second exits at once."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import signal
 import time
 
 from campaign_runner.stores.sqlite import SqliteStore
+from tests.fakes.sparkpost_server import FakeSparkPost, Reply
 from tests.fixtures.embedded import campaign, email_row
 
 ROWS = 600
@@ -49,3 +50,34 @@ def test_sigterm_finishes_in_flight_rows_and_leaves_none_processing(cli) -> None
     assert {p.stem for p in (cli.path / "outbox").glob("*.eml")} == sent
     assert all(rows[i]["attempts"] == 0 and rows[i]["locked_by"] is None for i in released)
     assert '"event": "stopping"' in err and '"event": "worker_stopped"' in err
+
+
+def test_a_second_signal_exits_at_once(cli) -> None:
+    store = SqliteStore(cli.path / "queue.db")
+    store.stage(campaign(), [email_row()])
+    store.close()
+    with FakeSparkPost("sp-key-0123456789") as sparkpost:
+        sparkpost.script(Reply.slow(60))  # in flight far longer than the test waits
+        worker = cli.spawn(
+            SENDER="sparkpost",
+            SPARKPOST_API_KEY="sp-key-0123456789",
+            SPARKPOST_API_URL=sparkpost.url,
+            SPARKPOST_TIMEOUT_SECONDS="120",
+            SHUTDOWN_TIMEOUT_SECONDS="600",
+        )
+        deadline = time.monotonic() + 60
+        while sparkpost.max_in_flight == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sparkpost.max_in_flight == 1
+        worker.send_signal(signal.SIGTERM)
+        # The first signal waits for the email in flight; a second one does not.
+        for line in iter(worker.stderr.readline, ""):
+            if '"event": "stopping"' in line:
+                break
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+    assert worker.returncode == 128 + signal.SIGTERM
+    # The row stays `processing` with send_started_at set: stale recovery will mark it
+    # ambiguous, because the POST may have gone through.
+    (row,) = cli.rows()
+    assert row["status"] == "processing" and row["send_started_at"]
