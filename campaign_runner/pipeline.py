@@ -13,6 +13,7 @@ to `queued` with their attempt given back, and the worker backs off.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter
@@ -28,19 +29,30 @@ from .config import Config
 from .errors import (
     AmbiguousError,
     LeaseLost,
+    RecipientRejected,
     RowError,
     StoreUnavailable,
     SystemicError,
     TransientError,
 )
 from .models import FAILED, QUEUED, SENT, Content, Email, Outcome
-from .ports import Generator, Pacing, Sender, Store
+from .ports import BounceGuard, Generator, Pacing, Sender, Store
 from .recipients import checked_recipient
 from .render import Renderer, personalize
 
 log = structlog.get_logger("campaign_runner")
 
 Clock = Callable[[], datetime]
+
+
+def leave_stop_signals_to_main_thread() -> None:
+    """Block SIGTERM/SIGINT in the calling (non-main) thread.
+
+    The kernel hands a process's signal to any thread that does not block it.
+    Delivered to a helper thread, it would not wake the main thread from a
+    blocking wait, and the stop would go unnoticed until that wait ended.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
 
 
 def utc_now() -> datetime:
@@ -73,11 +85,16 @@ class Pipeline:
         self.sender = sender
         self.renderer = renderer
         self.clock = clock
+        self.guard = BounceGuard(pause_rate=config.bounce_pause_rate)
         self.stopping = threading.Event()  # set by the first stop signal
         self._halt_reason: str | None = None
         self._halted_domains: set[str] = set()
         self._halt_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="email")
+        self._pool = ThreadPoolExecutor(
+            max_workers=config.concurrency,
+            thread_name_prefix="email",
+            initializer=leave_stop_signals_to_main_thread,
+        )
 
     # -- a cycle ------------------------------------------------------------
 
@@ -103,7 +120,14 @@ class Pipeline:
                     if outcome.status == SENT:
                         report.sent_ids.append(email.id)
         if report.claimed or report.recovered:
-            self.store.roll_up(self.clock())
+            for paused in self.store.roll_up(self.clock(), self.guard):
+                log.error(
+                    "campaign_paused",
+                    campaign_id=paused.campaign_id,
+                    campaign_name=paused.campaign_name,
+                    reason=paused.reason,
+                    bounce_pause_rate=self.guard.pause_rate,
+                )
         report.systemic = self._halt_reason
         report.duration_ms = int((time.monotonic() - started) * 1000)
         log.info(
@@ -182,6 +206,8 @@ class Pipeline:
         return self.generator.generate(email)
 
     def _outcome_for(self, email: Email, exc: Exception, send_started: bool) -> Outcome:
+        if isinstance(exc, RecipientRejected):  # the bounce guard counts this prefix
+            return Outcome(FAILED, error=f"rejected: {exc}")
         if isinstance(exc, RowError):
             return Outcome(FAILED, error=str(exc))
         if isinstance(exc, AmbiguousError):

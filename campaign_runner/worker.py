@@ -13,7 +13,7 @@ import structlog
 
 from .errors import StoreUnavailable
 from .liveness import Liveness
-from .pipeline import Pipeline
+from .pipeline import Pipeline, leave_stop_signals_to_main_thread
 from .window import SendingWindow
 
 log = structlog.get_logger("campaign_runner")
@@ -29,22 +29,36 @@ class Worker:
         self.config = pipeline.config
         self._wake = threading.Event()
         self._signals = 0
+        self._signal_pipe = (-1, -1)
 
     # -- signals --------------------------------------------------------------
 
     def install_signal_handlers(self) -> None:
+        self._signal_pipe = os.pipe()
+        threading.Thread(target=self._begin_stop, name="signals", daemon=True).start()
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        # This runs between two bytecodes of the main thread, which may be holding any
+        # lock at that moment (the logger's, an Event's): taking one here can deadlock.
+        # So only lock-free calls: a byte down a pipe to the thread that does the work,
+        # and for the second signal a raw write and an immediate exit.
         self._signals += 1
-        name = signal.Signals(signum).name
         if self._signals > 1:
-            log.error("stopping_now", signal=name)
+            name = signal.Signals(signum).name
+            os.write(
+                2, f'{{"event": "stopping_now", "signal": "{name}", "level": "error"}}\n'.encode()
+            )
             os._exit(128 + signum)
+        os.write(self._signal_pipe[1], bytes([signum]))
+
+    def _begin_stop(self) -> None:
+        leave_stop_signals_to_main_thread()  # and so do the threads started from here
+        signum = os.read(self._signal_pipe[0], 1)[0]
         log.warning(
             "stopping",
-            signal=name,
+            signal=signal.Signals(signum).name,
             finishing_in_flight=True,
             timeout_seconds=self.config.shutdown_timeout_seconds,
         )
