@@ -9,26 +9,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
 import structlog
 
-from . import check, demo, logs, migrate, once_lock
+from . import check, demo, logs, migrate, once_lock, operations
 from . import config as config_module
 from .adapters import build_pipeline, open_store
 from .config import Config, ConfigError
 from .errors import StoreUnavailable
 from .liveness import Liveness, heartbeat_age, heartbeat_limit
+from .pipeline import utc_now
 from .ports import Pacing, Store
 from .stores.sqlite import SqliteStore
 from .window import SendingWindow
 from .worker import Worker
 
 log = structlog.get_logger("campaign_runner")
-
-ROW_STATUSES = ("staged", "queued", "processing", "sent", "failed")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,7 +59,24 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "check", help="configuration, store reachability, schema, sender and generator keys"
     )
-    sub.add_parser("status", help="rows per campaign and status")
+    status = sub.add_parser(
+        "status",
+        help="per campaign: rows by status, due now, next due, last error, pause reason",
+    )
+    status.add_argument(
+        "--json", action="store_true", help="one JSON document for scripts (see the README)"
+    )
+    retry = sub.add_parser(
+        "retry-failed",
+        help="requeue a campaign's failed rows, due now (not ambiguous ones unless asked)",
+    )
+    retry.add_argument("campaign_id", metavar="CAMPAIGN_ID")
+    retry.add_argument(
+        "--include-ambiguous",
+        action="store_true",
+        help="also requeue rows that may already have been delivered (asks first)",
+    )
+    retry.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
     sub.add_parser("health", help="exit 0 if the worker's HEARTBEAT_FILE is fresh, 1 if stale")
     return parser
 
@@ -86,7 +101,15 @@ def main(argv: list[str] | None = None) -> int:
         store = open_store(cfg)
         try:
             if args.command == "status":
-                return _status(store)
+                return operations.status(store, utc_now(), as_json=args.json)
+            if args.command == "retry-failed":
+                return operations.retry_failed(
+                    store,
+                    args.campaign_id,
+                    include_ambiguous=args.include_ambiguous,
+                    assume_yes=args.yes,
+                    now=utc_now(),
+                )
             return _run(cfg, store, once=args.once, dry_run=args.dry_run)
         finally:
             store.close()
@@ -165,26 +188,4 @@ def _demo(cfg: Config) -> int:
     for row in sent:
         print(f"  {(cfg.outbox_dir / (row['id'] + '.eml')).resolve()}")
     print("\nSee the queue with: campaign-runner status")
-    return 0
-
-
-def _status(store: Store) -> int:
-    table: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(ROW_STATUSES, 0))
-    names: dict[str, str] = {}
-    for row in store.status():
-        table[row.campaign_id][row.status] = row.count
-        names[row.campaign_id] = (
-            f"{row.campaign_name or '(campaign missing)'} [{row.campaign_status or '-'}]"
-        )
-    if not table:
-        print("The queue is empty.")
-        return 0
-    width = max(len(n) for n in names.values())
-    print(f"{'campaign':<{width}}  " + " ".join(f"{s:>10}" for s in ROW_STATUSES) + "  id")
-    for campaign_id, counts in table.items():
-        print(
-            f"{names[campaign_id]:<{width}}  "
-            + " ".join(f"{counts.get(s, 0):>10}" for s in ROW_STATUSES)
-            + f"  {campaign_id}"
-        )
     return 0

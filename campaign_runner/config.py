@@ -178,6 +178,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("SPARKPOST_SANDBOX", "false", _bool, "SparkPost sandbox mode (test sending domain)"),
     Setting("SPARKPOST_TIMEOUT_SECONDS", "30", _float(1, 300), "timeout of one SparkPost request"),
+    Setting(
+        "SPARKPOST_ATTEMPTS",
+        "3",
+        _int(1, 10),
+        "tries of a transmission that surely did not go out (connection refused, 429, 5xx) "
+        "before the worker backs off",
+    ),
     # Who writes the content.
     Setting(
         "GENERATOR",
@@ -215,6 +222,12 @@ SETTINGS: tuple[Setting, ...] = (
         _float(0.05),
         "seconds between cycles while the window is open",
     ),
+    Setting(
+        "MAX_BACKOFF_SECONDS",
+        "900",
+        _float(0.05),
+        "longest pause after a systemic error; pauses double from POLL_INTERVAL_SECONDS",
+    ),
     # How much at once.
     Setting("BATCH_SIZE", "25", _int(1, 1000), "rows claimed per cycle"),
     Setting("CONCURRENCY", "4", _int(1, 64), "emails processed at the same time"),
@@ -236,8 +249,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "LEASE_SECONDS",
         "900",
-        _int(30),
+        _int(1),
         "a row processing longer than this is taken to belong to a crashed worker",
+    ),
+    Setting(
+        "BOUNCE_PAUSE_RATE",
+        "0.05",
+        _float(0, 1),
+        "pause a campaign once the provider rejects more than this share of its recipients "
+        "(judged after 20 sends; 1 = never)",
     ),
     Setting(
         "SHUTDOWN_TIMEOUT_SECONDS",
@@ -301,6 +321,7 @@ class Config:
     sparkpost_transactional: bool
     sparkpost_sandbox: bool
     sparkpost_timeout_seconds: float
+    sparkpost_attempts: int
     generator: str
     groq_api_key: str
     groq_model: str
@@ -316,6 +337,7 @@ class Config:
     work_end_hour: int
     work_days: frozenset[int]
     poll_interval_seconds: float
+    max_backoff_seconds: float
     batch_size: int
     concurrency: int
     domain_min_interval_seconds: int
@@ -323,6 +345,7 @@ class Config:
     max_attempts: int
     retry_delay_seconds: int
     lease_seconds: int
+    bounce_pause_rate: float
     shutdown_timeout_seconds: float
     unsubscribe_url: str
     sender_address: str

@@ -11,6 +11,12 @@ class RowError(Exception):
     """Something wrong with this row (bad address, broken template): `failed`, no retry."""
 
 
+class RecipientRejected(RowError):
+    """The provider refused this recipient (an address it will not deliver to, or one on
+    its own suppression list): `failed` with an error starting `rejected: `. The bounce
+    guard counts these rows: a list full of them hurts the sending domain's reputation."""
+
+
 class TransientError(Exception):
     """May work later (timeouts before sending, 429, 5xx): `queued` while attempts remain."""
 

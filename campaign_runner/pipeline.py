@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -67,6 +67,7 @@ class CycleReport:
     systemic: str | None = None  # why the cycle stopped early, if it did
     duration_ms: int = 0
     sent_ids: list[str] = field(default_factory=list)
+    more_due: bool = False  # the last claim came back full: more is probably due now
 
 
 class Pipeline:
@@ -95,31 +96,46 @@ class Pipeline:
             thread_name_prefix="email",
             initializer=leave_stop_signals_to_main_thread,
         )
+        self._unstarted = 0  # rows handed to the pool that no thread has picked up yet
+        self._started = threading.Condition()
+        # Outcomes the database was down for, by email id: written first thing next cycle.
+        self._unrecorded: dict[str, tuple[Email, Outcome, float]] = {}
+        self._unrecorded_lock = threading.Lock()
 
     # -- a cycle ------------------------------------------------------------
 
-    def run_cycle(self, pacing: Pacing | None = None) -> CycleReport:
+    def run_cycle(
+        self,
+        pacing: Pacing | None = None,
+        more: Callable[[], bool] | None = None,
+        recover: bool = True,
+    ) -> CycleReport:
+        """Claim one batch and process it. With `more`, a full batch is followed by the
+        next claim as soon as every claimed row has started, for as long as `more()`
+        allows: the threads then never sit idle waiting for a batch's slowest email.
+        `recover=False` skips the look for expired leases (the worker paces it)."""
         started = time.monotonic()
         report = CycleReport()
         self._halt_reason = None
         self._halted_domains = set()
+        recorded_late = self._record_unrecorded()
         now = self.clock()
-        report.recovered = self.store.recover_stale(
-            self.config.lease_seconds, self.config.max_attempts, now
-        )
+        if recover:
+            report.recovered = self.store.recover_stale(
+                self.config.lease_seconds, self.config.max_attempts, now
+            )
         if report.recovered:
             log.warning("recovered_stale_rows", **report.recovered)
         if not self.stopping.is_set():
-            emails = self.store.claim(
-                self.config.worker_id, self.config.batch_size, now, pacing or self.pacing(now)
-            )
-            report.claimed = len(emails)
-            for email, outcome in zip(emails, self._pool.map(self._process, emails), strict=True):
+            work = self._claim_and_start(now, pacing, more, report)
+            report.claimed = len(work)
+            for email, future in work:
+                outcome = future.result()
                 if outcome is not None:
                     report.outcomes[outcome.status] += 1
                     if outcome.status == SENT:
                         report.sent_ids.append(email.id)
-        if report.claimed or report.recovered:
+        if report.claimed or report.recovered or recorded_late:
             for paused in self.store.roll_up(self.clock(), self.guard):
                 log.error(
                     "campaign_paused",
@@ -141,6 +157,42 @@ class Pipeline:
             **({"halted": report.systemic} if report.systemic else {}),
         )
         return report
+
+    def _claim_and_start(
+        self,
+        now: datetime,
+        pacing: Pacing | None,
+        more: Callable[[], bool] | None,
+        report: CycleReport,
+    ) -> list[tuple[Email, Future[Outcome | None]]]:
+        work: list[tuple[Email, Future[Outcome | None]]] = []
+        while True:
+            try:
+                emails = self.store.claim(
+                    self.config.worker_id, self.config.batch_size, now, pacing or self.pacing(now)
+                )
+            except StoreUnavailable as exc:
+                if not work:
+                    raise
+                self._halt(str(exc))  # the rows claimed already still finish
+                return work
+            with self._started:
+                self._unstarted += len(emails)
+            work += [(email, self._pool.submit(self._start, email)) for email in emails]
+            report.more_due = len(emails) >= self.config.batch_size
+            if more is None or not report.more_due:
+                return work
+            with self._started:
+                self._started.wait_for(lambda: self._unstarted == 0)
+            if self.stopping.is_set() or self._halt_reason or not more():
+                return work
+            now = self.clock()
+
+    def _start(self, email: Email) -> Outcome | None:
+        with self._started:
+            self._unstarted -= 1
+            self._started.notify_all()
+        return self._process(email)
 
     def pacing(self, now: datetime) -> Pacing:
         local_midnight = now.astimezone(self.config.timezone).replace(
@@ -240,12 +292,33 @@ class Pipeline:
         try:
             recorded = _record(self.store, email, self.config.worker_id, outcome, self.clock())
         except StoreUnavailable as exc:
-            # The row stays `processing`; stale recovery settles it after the lease.
+            # The row stays `processing`, locked by this worker. Kept and written before the
+            # next stale recovery: once the lease ran out, recovery would take an email known
+            # to be sent for an ambiguous one.
+            with self._unrecorded_lock:
+                self._unrecorded[email.id] = (email, outcome, started)
             self._halt(str(exc))
             log.error(
                 "outcome_not_recorded", email_id=email.id, status=outcome.status, error=str(exc)
             )
             return None
+        return self._recorded(email, outcome, started, recorded)
+
+    def _record_unrecorded(self) -> int:
+        """Write the outcomes kept by `_finish`; StoreUnavailable if the database is still
+        down (the rest stay kept). How many were written."""
+        with self._unrecorded_lock:
+            kept = list(self._unrecorded.values())
+        for email, outcome, started in kept:
+            recorded = self.store.finish(email, self.config.worker_id, outcome, self.clock())
+            with self._unrecorded_lock:
+                del self._unrecorded[email.id]
+            self._recorded(email, outcome, started, recorded)
+        return len(kept)
+
+    def _recorded(
+        self, email: Email, outcome: Outcome, started: float, recorded: bool
+    ) -> Outcome | None:
         if not recorded:
             log.error("lease_lost", email_id=email.id, campaign_id=email.campaign_id)
             return None

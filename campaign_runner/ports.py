@@ -21,12 +21,53 @@ class Pacing:
 
 
 @dataclass(frozen=True)
-class StatusRow:
+class BounceGuard:
+    """Pause a `sending` campaign once the provider refuses more than `pause_rate` of
+    its recipients, judged on at least `min_sends` of them (sent plus refused). Rows
+    count from the campaign's start, or from when an operator resumed it after the
+    guard had paused it. A rate of 1 can never be passed: the guard is off."""
+
+    pause_rate: float = 1.0
+    min_sends: int = 20
+
+
+GUARD_OFF = BounceGuard()
+
+
+@dataclass(frozen=True)
+class PausedCampaign:
+    """A campaign the bounce guard has just paused, and why (also kept in the campaign)."""
+
     campaign_id: str
     campaign_name: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class CampaignStatus:
+    """One campaign's queue, for `campaign-runner status`."""
+
+    campaign_id: str
+    campaign_name: str | None  # None (and so is campaign_status): the campaign is gone
     campaign_status: str | None
-    status: str
-    count: int
+    rows: dict[str, int]  # rows by status, only the statuses present
+    due_now: int  # queued rows whose scheduled_for has come (sent once the campaign is live)
+    next_scheduled_for: datetime | None  # the earliest queued row not yet due
+    ambiguous: int  # failed rows that may have been delivered (`ambiguous: ...`)
+    rejected: int  # failed rows whose recipient the provider refused (`rejected: ...`)
+    last_error: str | None  # the most recently written error of any of its rows
+    last_error_at: datetime | None
+    paused_reason: str | None  # set by the bounce guard; cleared when the campaign resumes
+
+
+@dataclass(frozen=True)
+class FailedRows:
+    """A campaign's failed rows by what `retry-failed` may do with them."""
+
+    campaign_status: str | None  # None: no such campaign
+    retryable: int  # requeued by retry-failed
+    ambiguous: int  # may have been delivered: requeued only when asked to
+    suppressed: int  # the recipient is now suppressed: never requeued
 
 
 class Store(Protocol):
@@ -53,16 +94,27 @@ class Store(Protocol):
         after, or `failed` once the row has used up its attempts. Counts by new status."""
         ...
 
-    def roll_up(self, now: datetime) -> None:
+    def roll_up(self, now: datetime, guard: BounceGuard = GUARD_OFF) -> list[PausedCampaign]:
         """Recount `sent_count`/`failed_count` of live campaigns; `sending -> completed`
-        when nothing of the campaign is left queued or processing."""
+        when nothing of the campaign is left queued or processing; `sending -> paused`
+        when the guard trips while rows are still queued. Returns the campaigns paused now."""
         ...
 
     def peek_due(self, limit: int, now: datetime) -> list[Email]:
         """What a claim would take, without taking it (for `--dry-run`)."""
         ...
 
-    def status(self) -> list[StatusRow]: ...
+    def status(self, now: datetime) -> list[CampaignStatus]:
+        """Every campaign that has rows (or whose rows outlived it), by name."""
+        ...
+
+    def failed_rows(self, campaign_id: str) -> FailedRows: ...
+
+    def retry_failed(self, campaign_id: str, include_ambiguous: bool, now: datetime) -> int:
+        """Requeue the campaign's retryable failed rows (and ambiguous ones if asked), due
+        `now`, with attempts, error and lease cleared; a `completed` campaign that got rows
+        back is `sending` again. Returns how many rows were requeued."""
+        ...
 
     def close(self) -> None: ...
 

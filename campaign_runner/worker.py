@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from types import FrameType
 
@@ -18,7 +19,9 @@ from .window import SendingWindow
 
 log = structlog.get_logger("campaign_runner")
 
-MAX_BACKOFF_SECONDS = 900.0
+# A lease can only have run out LEASE_SECONDS after its claim: looking for expired
+# ones a few times a lease, rather than every cycle, lets an idle cycle cost one claim.
+RECOVERY_CHECKS_PER_LEASE = 4
 
 
 class Worker:
@@ -28,6 +31,7 @@ class Worker:
         self.liveness = liveness
         self.config = pipeline.config
         self._wake = threading.Event()
+        self._next_recovery = 0.0  # time.monotonic() of the next look for expired leases
         self._signals = 0
         self._signal_pipe = (-1, -1)
 
@@ -112,16 +116,24 @@ class Worker:
                 log.info("window_open")
                 announced = None
             full = False
+            recover = time.monotonic() >= self._next_recovery
             try:
-                report = self.pipeline.run_cycle()
+                report = self.pipeline.run_cycle(
+                    more=self._claiming_for_one_poll(), recover=recover
+                )
                 trouble = report.systemic
-                full = report.claimed >= self.config.batch_size
+                full = report.more_due
+                if recover:
+                    self._next_recovery = (
+                        time.monotonic() + self.config.lease_seconds / RECOVERY_CHECKS_PER_LEASE
+                    )
             except StoreUnavailable as exc:
                 trouble = str(exc)
             self.liveness.beat()
             if trouble:
                 backoff = min(
-                    max(backoff * 2, self.config.poll_interval_seconds), MAX_BACKOFF_SECONDS
+                    max(backoff * 2, self.config.poll_interval_seconds),
+                    self.config.max_backoff_seconds,
                 )
                 log.error("backing_off", seconds=backoff, reason=trouble)
                 self._sleep(backoff)
@@ -131,6 +143,13 @@ class Worker:
                 self._sleep(self.config.poll_interval_seconds)
         log.info("worker_stopped", worker_id=self.config.worker_id)
         return 0
+
+    def _claiming_for_one_poll(self) -> Callable[[], bool]:
+        """While a backlog drains, one cycle claims batch after batch (see `run_cycle`)
+        for up to one poll interval and only inside the window, so that the roll-up and
+        the heartbeat still come about once a poll interval."""
+        deadline = time.monotonic() + self.config.poll_interval_seconds
+        return lambda: time.monotonic() < deadline and self.window.is_open(self.pipeline.clock())
 
     def _sleep(self, seconds: float) -> None:
         """Sleep, waking early on a stop signal, and ping the supervisors meanwhile."""

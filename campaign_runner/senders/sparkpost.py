@@ -4,14 +4,18 @@ Every answer and every failure becomes one class of `errors`, and the
 pipeline decides the row's fate from the class alone:
 
 - 2xx with `results.id`: the id is returned (`sent`);
-- 2xx with `rcpt_to_errors` or `total_rejected_recipients > 0`: RowError (`failed`);
+- 2xx with `rcpt_to_errors` or `total_rejected_recipients > 0`: RecipientRejected
+  (`failed`, and counted by the bounce guard);
 - 400/422 about the sending domain (code 7001): SystemicError with
   `sending_domain`, so that only that domain stops for the cycle;
-- any other 400/422 (about the recipient or the request), 413: RowError with
-  SparkPost's own text;
+- 400/422 about the recipient: RecipientRejected; any other 400/422 (about the
+  request), 413: RowError; both with SparkPost's own text;
 - 401, 403, 420 (sending limit): SystemicError (row back to `queued`, cycle stops);
 - 429, 5xx, and failures before the request left: retried here with backoff
-  and jitter, then TransientError (`queued`, attempt counted);
+  and jitter (SPARKPOST_ATTEMPTS tries in all), then SystemicError: SparkPost
+  is down or overloaded, not the row at fault, and every row behind it would
+  meet the same. The row goes back to `queued` with its attempt given back and
+  the worker backs off, so an outage of any length fails no row;
 - the request may have left and no usable answer came: AmbiguousError
   (`failed`, never retried);
 - anything else (a redirect, 404, 405): SystemicError, since it means
@@ -75,7 +79,7 @@ from tenacity import (
 )
 
 from ..config import Config, ConfigError
-from ..errors import AmbiguousError, RowError, SystemicError, TransientError
+from ..errors import AmbiguousError, RecipientRejected, RowError, SystemicError, TransientError
 from ..logs import Redactor
 from ..models import Message
 
@@ -110,9 +114,6 @@ class Backoff:
     jitter: float = 1.0  # up to this many seconds added at random, so workers do not align
 
 
-DEFAULT_BACKOFF = Backoff()
-
-
 def utf8_prefix(text: str, max_bytes: int) -> str:
     """The longest prefix of `text` that fits in `max_bytes` of UTF-8, never half a character."""
     return text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
@@ -128,7 +129,7 @@ class SparkPostSender:
 
     name = "sparkpost"
 
-    def __init__(self, config: Config, backoff: Backoff = DEFAULT_BACKOFF) -> None:
+    def __init__(self, config: Config, backoff: Backoff | None = None) -> None:
         key = config.sparkpost_api_key
         if not (key and key.isascii() and key.isprintable() and " " not in key):
             # Caught here, not by the first send: by then every row would go out ambiguous.
@@ -136,7 +137,7 @@ class SparkPostSender:
                 "SPARKPOST_API_KEY=(hidden): expected a key of printable ASCII without spaces"
             )
         self.url = f"{config.sparkpost_api_url}/transmissions"
-        self.backoff = backoff
+        self.backoff = backoff or Backoff(attempts=config.sparkpost_attempts)
         self.options = {
             "open_tracking": config.sparkpost_track_opens,
             "click_tracking": config.sparkpost_track_clicks,
@@ -174,7 +175,10 @@ class SparkPostSender:
             before_sleep=_log_retry(message.email_id),
             reraise=True,
         )
-        return retrying(self._post, message, body)
+        try:
+            return retrying(self._post, message, body)
+        except TransientError as exc:
+            raise SystemicError(f"{exc} (tries: {self.backoff.attempts})") from exc
 
     def transmission(self, message: Message) -> dict[str, Any]:
         """The request body: one recipient, whose metadata comes back on every event."""
@@ -245,7 +249,7 @@ class SparkPostSender:
                     sending_domain=domain,
                 )
             if _about_recipient(errors):
-                raise RowError(f"recipient rejected by SparkPost ({status}): {detail}")
+                raise RecipientRejected(f"recipient rejected by SparkPost ({status}): {detail}")
             raise RowError(f"SparkPost refused the message ({status}): {detail}")
         if status == 413:
             raise RowError(f"SparkPost refused the message as too large (413): {detail}")
@@ -269,7 +273,7 @@ class SparkPostSender:
         refused = _error_list(results.get("rcpt_to_errors"))
         if refused or _count(results.get("total_rejected_recipients")) > 0:
             detail = self._describe(refused or errors, response)
-            raise RowError(f"recipient rejected by SparkPost: {detail}")
+            raise RecipientRejected(f"recipient rejected by SparkPost: {detail}")
         return str(results["id"])
 
     def _describe(self, errors: list[dict[str, Any]], response: httpx.Response) -> str:

@@ -31,7 +31,15 @@ from .. import sql
 from ..config import ConfigError
 from ..errors import LeaseLost, RowError, StoreUnavailable
 from ..models import QUEUED, Content, Email, Outcome
-from ..ports import Pacing, StatusRow
+from ..ports import (
+    GUARD_OFF,
+    BounceGuard,
+    CampaignStatus,
+    FailedRows,
+    Pacing,
+    PausedCampaign,
+)
+from . import reports
 from .rows import email_from_row
 
 Q = sql.queries("postgres/calls.sql")
@@ -156,20 +164,26 @@ class PostgresStore:
         )
         return Counter({status: int(n) for status, n in counts.items() if n})
 
-    def roll_up(self, now: datetime) -> None:
-        self._call("roll_up", {"now": now})
+    def roll_up(self, now: datetime, guard: BounceGuard = GUARD_OFF) -> list[PausedCampaign]:
+        paused = self._call(
+            "roll_up",
+            {"now": now, "pause_rate": guard.pause_rate, "min_sends": guard.min_sends},
+        )
+        return [reports.paused_campaign(row) for row in paused]
 
-    def status(self) -> list[StatusRow]:
-        return [
-            StatusRow(
-                campaign_id=str(row["campaign_id"]),
-                campaign_name=row["campaign_name"],
-                campaign_status=row["campaign_status"],
-                status=row["status"],
-                count=int(row["count"]),
+    def status(self, now: datetime) -> list[CampaignStatus]:
+        return [reports.campaign_status(row) for row in self._call("status", {"now": now})]
+
+    def failed_rows(self, campaign_id: str) -> FailedRows:
+        return reports.failed_rows(self._call("failed_rows", {"campaign_id": campaign_id}))
+
+    def retry_failed(self, campaign_id: str, include_ambiguous: bool, now: datetime) -> int:
+        return int(
+            self._call(
+                "retry_failed",
+                {"campaign_id": campaign_id, "include_ambiguous": include_ambiguous, "now": now},
             )
-            for row in self._call("status")
-        ]
+        )
 
     def schema_version(self) -> int:
         """The highest migration applied; 0 on a database never migrated."""

@@ -9,6 +9,7 @@ serialises writers anyway.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections import Counter
@@ -21,10 +22,20 @@ from typing import Any
 from .. import sql
 from ..errors import LeaseLost, StoreUnavailable
 from ..models import QUEUED, Content, Email, Outcome
-from ..ports import Pacing, StatusRow
+from ..ports import (
+    GUARD_OFF,
+    BounceGuard,
+    CampaignStatus,
+    FailedRows,
+    Pacing,
+    PausedCampaign,
+)
+from . import reports
 from .rows import email_from_row
 
 Q = sql.queries("sqlite/queries.sql")
+UPGRADES = sql.queries("sqlite/upgrades.sql")
+ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
 
 
 def path_from_url(url: str) -> Path:
@@ -52,6 +63,19 @@ class SqliteStore:
             self._db.executescript(sql.read("sqlite/schema.sql"))
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open the SQLite store at {path}: {exc}") from None
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Add the columns of `upgrades.sql` that a file made by an older version lacks.
+        Under the write lock, so two processes opening one old file add each once."""
+        with self._transaction() as db:
+            for statement in UPGRADES.values():
+                match = ADD_COLUMN.search(statement)
+                assert match is not None, statement  # upgrades.sql holds only ADD COLUMNs
+                table, column = match.groups()
+                present = {row[0] for row in db.execute(Q["columns"], {"table": table})}
+                if column not in present:
+                    db.execute(statement)
 
     @contextmanager
     def _transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
@@ -155,14 +179,44 @@ class SqliteStore:
             ).fetchall()
         return Counter(row[0] for row in rows)
 
-    def roll_up(self, now: datetime) -> None:
+    def roll_up(self, now: datetime, guard: BounceGuard = GUARD_OFF) -> list[PausedCampaign]:
         with self._transaction() as db:
+            db.execute(Q["guard_resumed"], {"now": _iso(now)})
+            # The recount first: a campaign it completes has nothing left to pause.
             db.execute(Q["roll_up"], {"now": _iso(now)})
+            paused = []
+            if guard.pause_rate < 1:  # a rate of 1 cannot be passed
+                paused = db.execute(
+                    Q["guard_pause"],
+                    {"now": _iso(now), "rate": guard.pause_rate, "min_sends": guard.min_sends},
+                ).fetchall()
+        return [reports.paused_campaign(row) for row in paused]
 
-    def status(self) -> list[StatusRow]:
+    def status(self, now: datetime) -> list[CampaignStatus]:
         with self._transaction("DEFERRED") as db:
-            rows = db.execute(Q["status"]).fetchall()
-        return [StatusRow(*row) for row in rows]
+            rows = db.execute(Q["status"], {"now": _iso(now)}).fetchall()
+        return [reports.campaign_status(row) for row in rows]
+
+    def failed_rows(self, campaign_id: str) -> FailedRows:
+        with self._transaction("DEFERRED") as db:
+            found = db.execute(Q["campaign_status"], {"campaign_id": campaign_id}).fetchone()
+            kinds = Counter(
+                row["kind"] for row in db.execute(Q["failed_kinds"], {"campaign_id": campaign_id})
+            )
+        return reports.failed_rows({"campaign_status": found["status"] if found else None, **kinds})
+
+    def retry_failed(self, campaign_id: str, include_ambiguous: bool, now: datetime) -> int:
+        wanted = {"retryable", "ambiguous"} if include_ambiguous else {"retryable"}
+        with self._transaction() as db:
+            ids = [
+                row["id"]
+                for row in db.execute(Q["failed_kinds"], {"campaign_id": campaign_id})
+                if row["kind"] in wanted
+            ]
+            db.executemany(Q["requeue_failed"], [{"id": i, "now": _iso(now)} for i in ids])
+            if ids:
+                db.execute(Q["reopen_campaign"], {"campaign_id": campaign_id, "now": _iso(now)})
+        return len(ids)
 
     def stage(self, campaign: dict[str, Any], emails: list[dict[str, Any]]) -> None:
         """Put a campaign and its rows in, as the frontend and launch step would."""

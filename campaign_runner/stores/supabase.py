@@ -30,7 +30,12 @@ only its answer was lost:
   repeated start_send writes the same content again; a repeated finish whose
   first run did commit finds the row settled and returns False, so the worker
   logs a lost lease although the outcome is recorded as intended.
-- recover_stale, roll_up: idempotent; peek_due, status: read only.
+- recover_stale: idempotent; peek_due, status, failed_rows: read only.
+- roll_up: idempotent, but a repeat does not report again the campaigns the lost
+  call paused: their pause and its reason are in the database (`status` shows
+  them); only the worker's log line about them is lost.
+- retry_failed: a repeat finds the rows already queued and requeues nothing more,
+  so the count it returns (and `retry-failed` prints) is then 0.
 """
 
 from __future__ import annotations
@@ -48,7 +53,15 @@ from ..config import ConfigError
 from ..errors import LeaseLost, RowError, StoreUnavailable
 from ..migrate import manifest
 from ..models import QUEUED, Content, Email, Outcome
-from ..ports import Pacing, StatusRow
+from ..ports import (
+    GUARD_OFF,
+    BounceGuard,
+    CampaignStatus,
+    FailedRows,
+    Pacing,
+    PausedCampaign,
+)
+from . import reports
 from .postgres import MissingFunction
 from .rows import email_from_row
 
@@ -191,21 +204,34 @@ class SupabaseStore:
         )
         return Counter({status: int(n) for status, n in (counts or {}).items() if n})
 
-    def roll_up(self, now: datetime) -> None:
-        self._rpc("cr_roll_up", {"p_now": _iso(now)})
+    def roll_up(self, now: datetime, guard: BounceGuard = GUARD_OFF) -> list[PausedCampaign]:
+        paused = self._rpc(
+            "cr_roll_up_guarded",
+            {
+                "p_now": _iso(now),
+                "p_pause_rate": guard.pause_rate,
+                "p_min_sends": guard.min_sends,
+            },
+        )
+        return [reports.paused_campaign(row) for row in paused or []]
 
-    def status(self) -> list[StatusRow]:
-        rows = self._rpc("cr_status", {})
-        return [
-            StatusRow(
-                campaign_id=str(row["campaign_id"]),
-                campaign_name=row.get("campaign_name"),
-                campaign_status=row.get("campaign_status"),
-                status=row["status"],
-                count=int(row["count"]),
-            )
-            for row in rows or []
-        ]
+    def status(self, now: datetime) -> list[CampaignStatus]:
+        rows = self._rpc("cr_campaign_status", {"p_now": _iso(now)})
+        return [reports.campaign_status(row) for row in rows or []]
+
+    def failed_rows(self, campaign_id: str) -> FailedRows:
+        return reports.failed_rows(self._rpc("cr_failed_rows", {"p_campaign_id": campaign_id}))
+
+    def retry_failed(self, campaign_id: str, include_ambiguous: bool, now: datetime) -> int:
+        requeued = self._rpc(
+            "cr_retry_failed",
+            {
+                "p_campaign_id": campaign_id,
+                "p_include_ambiguous": include_ambiguous,
+                "p_now": _iso(now),
+            },
+        )
+        return int(requeued)
 
     def schema_version(self) -> int:
         """The highest migration applied; 0 on a database never migrated."""

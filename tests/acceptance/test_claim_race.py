@@ -52,6 +52,7 @@ def test_two_processes_claim_disjoint_rows(tmp_path: Path) -> None:
     assert len(first) + len(second) == ROWS
 
     store = SqliteStore(tmp_path / "queue.db")
-    owners = {r["id"]: r for r in store.campaign_rows(store.status()[0].campaign_id)}
+    (camp,) = store.status(datetime.now(UTC))
+    owners = {r["id"]: r for r in store.campaign_rows(camp.campaign_id)}
     store.close()
     assert all(r["status"] == "processing" for r in owners.values())

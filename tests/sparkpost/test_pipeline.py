@@ -64,12 +64,12 @@ def test_an_accepted_email_is_sent_with_sparkposts_id(
     [
         (
             Reply.recipient_refused("invalid recipient address: ana@example.org"),
-            "recipient rejected by SparkPost: invalid data format/type - "
+            "rejected: recipient rejected by SparkPost: invalid data format/type - "
             "invalid recipient address: ana@example.org (code 1300)",
         ),
         (
             Reply.error(422, "invalid data format/type", "1300", "invalid recipient address: x"),
-            "recipient rejected by SparkPost (422): invalid data format/type - "
+            "rejected: recipient rejected by SparkPost (422): invalid data format/type - "
             "invalid recipient address: x (code 1300)",
         ),
         (
@@ -161,28 +161,27 @@ def test_an_unverified_sending_domain_stops_only_that_domain(
     assert [len(sparkpost.posts_for(row["id"])) for row in (*bad, *good)] == [1, 0, 1, 1]
 
 
-def test_a_transient_answer_is_retried_and_fails_at_max_attempts(
+def test_a_busy_sparkpost_costs_the_row_no_attempt_however_long_it_lasts(
     pipeline_for: PipelineFor, sqlite_store: SqliteStore, sparkpost: FakeSparkPost
 ) -> None:
     camp = stage(sqlite_store)
-    sparkpost.script(*[Reply.error(503, "Service Unavailable")] * 9)
+    sparkpost.script(*[Reply.error(503, "Service Unavailable")] * 3 * QUICK.attempts)
     pipeline = pipeline_for(MAX_ATTEMPTS="3")
 
-    for cycle in (1, 2):
-        pipeline.run_cycle(Pacing())
+    for cycle in (1, 2, 3):  # as many cycles as MAX_ATTEMPTS: a transient error would fail it
+        report = pipeline.run_cycle(Pacing())
         (row,) = rows_of(sqlite_store, camp)
-        assert (row["status"], row["attempts"]) == ("queued", cycle)
-        assert row["error"] == "SparkPost busy (503): Service Unavailable"
+        assert report.systemic is not None and "SparkPost busy (503)" in report.systemic
+        assert (row["status"], row["attempts"]) == ("queued", 0)
+        assert row["error"] == "system: SparkPost busy (503): Service Unavailable (tries: 3)"
         assert row["send_started_at"] is None
         assert len(sparkpost.posts) == cycle * QUICK.attempts
 
     pipeline.run_cycle(Pacing())
 
     (row,) = rows_of(sqlite_store, camp)
-    assert (row["status"], row["attempts"]) == ("failed", 3)
-    assert row["error"] == "gave up after 3 attempts: SparkPost busy (503): Service Unavailable"
-    assert row["provider_message_id"] is None
-    assert len(sparkpost.posts) == 3 * QUICK.attempts
+    assert (row["status"], row["attempts"], row["error"]) == ("sent", 1, None)
+    assert row["provider_message_id"] == sparkpost.posts[-1].answer["results"]["id"]
 
 
 def test_a_transient_answer_then_acceptance_sends_once(
@@ -196,12 +195,12 @@ def test_a_transient_answer_then_acceptance_sends_once(
     pipeline.run_cycle(Pacing())
 
     (row,) = rows_of(sqlite_store, camp)
-    assert (row["status"], row["attempts"], row["error"]) == ("sent", 2, None)
+    assert (row["status"], row["attempts"], row["error"]) == ("sent", 1, None)
     assert [post.status for post in sparkpost.posts] == [429] * QUICK.attempts + [200]
     assert row["provider_message_id"] == sparkpost.posts[-1].answer["results"]["id"]
 
 
-def test_sparkpost_unreachable_requeues_with_the_attempt_counted(
+def test_sparkpost_unreachable_requeues_with_the_attempt_given_back(
     pipeline_for: PipelineFor, sqlite_store: SqliteStore
 ) -> None:
     camp = stage(sqlite_store)
@@ -209,11 +208,12 @@ def test_sparkpost_unreachable_requeues_with_the_attempt_counted(
         bound_not_listening.bind(("127.0.0.1", 0))
         port = bound_not_listening.getsockname()[1]
         pipeline = pipeline_for(SPARKPOST_API_URL=f"http://127.0.0.1:{port}/api/v1")
-        pipeline.run_cycle(Pacing())
+        report = pipeline.run_cycle(Pacing())
 
     (row,) = rows_of(sqlite_store, camp)
-    assert (row["status"], row["attempts"]) == ("queued", 1)
-    assert row["error"].startswith("SparkPost not reached, nothing sent: ConnectError")
+    assert report.systemic is not None
+    assert (row["status"], row["attempts"]) == ("queued", 0)
+    assert row["error"].startswith("system: SparkPost not reached, nothing sent: ConnectError")
     assert row["send_started_at"] is None
 
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from structlog.testing import capture_logs
 
-from campaign_runner.errors import AmbiguousError, RowError, SystemicError, TransientError
+from campaign_runner.errors import AmbiguousError, RecipientRejected, RowError, SystemicError
 from campaign_runner.senders.sparkpost import MAX_CONNECTIONS, SparkPostSender
 from tests.fakes.sparkpost_server import FakeSparkPost, Reply
 
@@ -94,28 +94,28 @@ def test_substitution_syntax_in_content_arrives_as_text(
     [
         pytest.param(
             [Reply.recipient_refused("invalid recipient address: ana@example.org")],
-            RowError,
+            RecipientRejected,
             1,
             "recipient rejected by SparkPost: invalid data format/type - invalid recipient address",
             id="200-with-rcpt_to_errors",
         ),
         pytest.param(
             [Reply(200, {"results": {"id": "1", "total_rejected_recipients": 1}})],
-            RowError,
+            RecipientRejected,
             1,
             "recipient rejected by SparkPost",
             id="200-with-rejected-count",
         ),
         pytest.param(
             [Reply.error(422, "invalid data format/type", "1300", "invalid recipient address: x")],
-            RowError,
+            RecipientRejected,
             1,
             "recipient rejected by SparkPost (422): invalid data format/type - invalid recipient",
             id="422-recipient",
         ),
         pytest.param(
             [Reply.error(400, "Message generation rejected", "1902")],
-            RowError,
+            RecipientRejected,
             1,
             "recipient rejected by SparkPost (400): Message generation rejected (code 1902)",
             id="400-generation-rejected",
@@ -143,17 +143,17 @@ def test_substitution_syntax_in_content_arrives_as_text(
         ),
         pytest.param(
             [Reply.error(429, "Too many requests")] * 3,
-            TransientError,
+            SystemicError,
             3,
-            "SparkPost busy (429): Too many requests",
-            id="429-retried-then-transient",
+            "SparkPost busy (429): Too many requests (tries: 3)",
+            id="429-retried-then-systemic",
         ),
         pytest.param(
             [Reply(502, {})] * 3,
-            TransientError,
+            SystemicError,
             3,
-            "SparkPost busy (502): HTTP 502 Bad Gateway",
-            id="502-retried-then-transient",
+            "SparkPost busy (502): HTTP 502 Bad Gateway (tries: 3)",
+            id="502-retried-then-systemic",
         ),
         pytest.param(
             [Reply.slow(5)],
@@ -264,13 +264,13 @@ def test_a_wrong_api_url_is_systemic(sender_for: SenderFor, sparkpost: FakeSpark
         sender_for(SPARKPOST_API_URL=f"{sparkpost.url}/v2").send(message())
 
 
-def test_a_refused_connection_is_retried_then_transient(sender_for: SenderFor) -> None:
+def test_a_refused_connection_is_retried_then_systemic(sender_for: SenderFor) -> None:
     with socket.socket() as bound_not_listening:  # connecting to it is refused at once
         bound_not_listening.bind(("127.0.0.1", 0))
         port = bound_not_listening.getsockname()[1]
         sender = sender_for(SPARKPOST_API_URL=f"http://127.0.0.1:{port}/api/v1")
 
-        with capture_logs() as logs, pytest.raises(TransientError) as raised:
+        with capture_logs() as logs, pytest.raises(SystemicError) as raised:
             sender.send(message())
 
     assert "SparkPost not reached, nothing sent: ConnectError" in str(raised.value)

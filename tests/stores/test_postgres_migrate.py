@@ -26,7 +26,11 @@ def test_migrate_applies_every_file_once_and_a_second_run_changes_nothing(
 
     second = migrate.apply(pg_fresh_dsn)
 
-    assert [m.file for m in first] == ["0001_schema.sql", "0002_functions.sql"]
+    assert [m.file for m in first] == [
+        "0001_schema.sql",
+        "0002_functions.sql",
+        "0003_operations.sql",
+    ]
     assert second == []
     assert run(pg_fresh_dsn, "schema_snapshot") == before
     assert PostgresStore(pg_fresh_dsn).schema_version() == migrate.latest()
@@ -68,7 +72,7 @@ def test_check_names_the_migration_behind_each_missing_part(
     assert check.main(cfg) == 1
 
     out = capsys.readouterr().out
-    assert "ok       schema: version 2\n" in out
+    assert "ok       schema: version 3\n" in out
     assert (
         "PROBLEM  schema: missing column email_queue.prompt_tokens, added by 0001_schema.sql" in out
     )

@@ -27,11 +27,11 @@ def test_a_dropped_connection_fails_one_call_and_the_next_reconnects(
 ) -> None:
     store = PostgresStore(pg_db)
     seed.email(seed.campaign())
-    assert store.status() != []
+    assert store.status(T0) != []
 
     assert run(pg_db, "terminate_store_connections") == {"terminated": 1}
     with pytest.raises(StoreUnavailable, match=r"^Postgres at postgres@127\.0\.0\.1:\d+/cr_test_"):
-        store.status()
+        store.status(T0)
     assert len(store.claim("w", 5, T0, Pacing())) == 1
     store.close()
 

@@ -115,9 +115,9 @@ def test_idle_connections_are_not_kept_past_the_keepalive(pg_db: str) -> None:
     with FakePostgrest(pg_db, KEY, idle_timeout=0.5) as server:
         brief = SupabaseStore(server.url, KEY, keepalive_seconds=0.05)
         try:
-            brief.status()
+            brief.status(T0)
             time.sleep(0.6)  # longer than both: the server drops the connection
-            brief.status()
+            brief.status(T0)
         finally:
             brief.close()
 
@@ -130,7 +130,7 @@ def test_a_claim_whose_answer_was_lost_is_repeated_and_its_rows_recovered(
 ) -> None:
     campaign = seed.campaign()
     ids = [seed.email(campaign, scheduled_for=DUE + timedelta(seconds=i)) for i in range(4)]
-    store.status()  # a connection to reuse
+    store.status(T0)  # a connection to reuse
     server.lose_next_answer("cr_claim")
 
     claimed = store.claim(WORKER, 2, T0, Pacing())
@@ -153,12 +153,12 @@ def test_a_claim_whose_answer_was_lost_is_repeated_and_its_rows_recovered(
 def test_a_call_that_fails_on_a_new_connection_is_not_repeated(
     server: FakePostgrest, store: SupabaseStore
 ) -> None:
-    server.lose_next_answer("cr_status")
+    server.lose_next_answer("cr_campaign_status")
 
     with pytest.raises(StoreUnavailable, match="unreachable"):
-        store.status()
+        store.status(T0)
 
-    assert len(server.calls_of("cr_status")) == 1
+    assert len(server.calls_of("cr_campaign_status")) == 1
 
 
 # -- failures as the worker sees them -------------------------------------------
@@ -191,10 +191,10 @@ def test_a_wrong_key_is_refused_by_name_without_showing_it(server: FakePostgrest
     remote = SupabaseStore(server.url, wrong)
     try:
         with pytest.raises(StoreUnavailable, match="SUPABASE_SERVICE_ROLE_KEY") as caught:
-            remote.status()
+            remote.status(T0)
     finally:
         remote.close()
-    assert server.calls_of("cr_status")[0].status == 401
+    assert server.calls_of("cr_campaign_status")[0].status == 401
     assert wrong not in describe(caught.value)
 
 
@@ -205,7 +205,7 @@ def test_a_key_echoed_back_by_the_server_is_kept_out_of_the_error(pg_fresh_dsn: 
         remote = SupabaseStore(server.url, KEY)
         try:
             with pytest.raises(StoreUnavailable, match="P0001") as caught:
-                remote.status()
+                remote.status(T0)
         finally:
             remote.close()
     assert "[SUPABASE_SERVICE_ROLE_KEY]" in str(caught.value)  # it was there, and redacted

@@ -1,5 +1,5 @@
 -- The postgres store's calls of the SQL functions in ../migrations (see
--- 0002_functions.sql). The casts pick each function's exact signature whatever
+-- 0002_functions.sql and 0003_operations.sql). The casts pick each function's exact signature whatever
 -- type psycopg gives a Python value.
 
 -- name: claim
@@ -23,10 +23,17 @@ select cr_finish(%(id)s::uuid, %(worker)s::text, %(now)s::timestamptz, %(status)
 select cr_recover_stale(%(cutoff)s::timestamptz, %(max_attempts)s::int, %(now)s::timestamptz);
 
 -- name: roll_up
-select cr_roll_up(%(now)s::timestamptz);
+select cr_roll_up_guarded(%(now)s::timestamptz, %(pause_rate)s::float8, %(min_sends)s::int);
 
 -- name: status
-select cr_status();
+select cr_campaign_status(%(now)s::timestamptz);
+
+-- name: failed_rows
+select cr_failed_rows(%(campaign_id)s::text);
+
+-- name: retry_failed
+select cr_retry_failed(%(campaign_id)s::text, %(include_ambiguous)s::boolean,
+                       %(now)s::timestamptz);
 
 -- name: schema_version
 select cr_schema_version();

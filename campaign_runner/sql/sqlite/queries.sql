@@ -139,13 +139,6 @@ SET sent_count = (SELECT count(*) FROM email_queue q
     updated_at = :now
 WHERE status IN ('sending', 'paused', 'cancelled');
 
--- name: status
-SELECT q.campaign_id, c.name, c.status, q.status, count(*)
-FROM email_queue q
-LEFT JOIN campaigns c ON c.id = q.campaign_id
-GROUP BY q.campaign_id, q.status
-ORDER BY c.name, q.campaign_id, q.status;
-
 -- name: insert_campaign
 INSERT INTO campaigns (id, name, status, subject, body_template, ai_prompt, from_name, reply_to)
 VALUES (:id, :name, :status, :subject, :body_template, :ai_prompt, :from_name, :reply_to);
@@ -161,3 +154,114 @@ SELECT *
 FROM email_queue
 WHERE campaign_id = :campaign_id
 ORDER BY rowid;
+
+-- name: columns
+SELECT name FROM pragma_table_info(:table);
+
+-- name: guard_resumed
+-- Resumed after the bounce guard paused it: judge only what is sent from now on.
+UPDATE campaigns
+SET paused_reason = NULL, guard_reset_at = :now
+WHERE status IN ('scheduled', 'sending') AND paused_reason IS NOT NULL;
+
+-- name: guard_pause
+-- The bounce guard, after the roll-up (as cr_roll_up_guarded): a `sending` campaign
+-- with rows still queued is paused once more than :rate of its sends (sent +
+-- rejected: failed with an error starting `rejected:`, since guard_reset_at) were
+-- rejected, judged on at least :min_sends of them.
+WITH judged AS (
+    SELECT c.id,
+           CASE WHEN c.guard_reset_at IS NULL THEN c.sent_count
+                ELSE (SELECT count(*) FROM email_queue q
+                      WHERE q.campaign_id = c.id AND q.status = 'sent'
+                        AND julianday(q.sent_at) >= julianday(c.guard_reset_at)) END AS sent,
+           (SELECT count(*) FROM email_queue q
+            WHERE q.campaign_id = c.id AND q.status = 'failed' AND q.error LIKE 'rejected:%'
+              AND (c.guard_reset_at IS NULL
+                   OR julianday(q.updated_at) >= julianday(c.guard_reset_at))) AS rejected
+    FROM campaigns c
+    WHERE c.status = 'sending'
+      AND EXISTS (SELECT 1 FROM email_queue q WHERE q.campaign_id = c.id AND q.status = 'queued')
+)
+UPDATE campaigns
+SET status = 'paused',
+    paused_reason = printf('bounce guard: the provider rejected %d of %d recipients, '
+                           || 'more than BOUNCE_PAUSE_RATE allows',
+                           judged.rejected, judged.sent + judged.rejected),
+    updated_at = :now
+FROM judged
+WHERE campaigns.id = judged.id
+  AND judged.sent + judged.rejected >= :min_sends
+  AND judged.rejected > :rate * (judged.sent + judged.rejected)
+RETURNING campaigns.id AS campaign_id, campaigns.name AS campaign_name,
+          campaigns.paused_reason AS reason;
+
+-- name: status
+-- One row per campaign that has rows (or whose rows outlived it), as
+-- cr_campaign_status: rows by status (JSON), queued rows due at :now, the next
+-- queued row's time, failed rows that may have been delivered or whose recipient
+-- was refused, the last error written, and why the bounce guard paused it.
+WITH by_status AS (
+    SELECT campaign_id, status, count(*) AS n,
+           count(*) FILTER (WHERE status = 'queued'
+                            AND julianday(scheduled_for) <= julianday(:now)) AS due_now,
+           count(*) FILTER (WHERE status = 'failed' AND error LIKE 'ambiguous:%') AS ambiguous,
+           count(*) FILTER (WHERE status = 'failed' AND error LIKE 'rejected:%') AS rejected
+    FROM email_queue
+    GROUP BY campaign_id, status
+),
+per_campaign AS (
+    SELECT campaign_id, json_group_object(status, n) AS rows, sum(due_now) AS due_now,
+           sum(ambiguous) AS ambiguous, sum(rejected) AS rejected
+    FROM by_status
+    GROUP BY campaign_id
+),
+next_due AS (
+    SELECT campaign_id, scheduled_for,
+           row_number() OVER (PARTITION BY campaign_id
+                              ORDER BY julianday(scheduled_for), id) AS n
+    FROM email_queue
+    WHERE status = 'queued' AND julianday(scheduled_for) > julianday(:now)
+),
+last_error AS (
+    SELECT campaign_id, error, updated_at,
+           row_number() OVER (PARTITION BY campaign_id
+                              ORDER BY julianday(updated_at) DESC, id DESC) AS n
+    FROM email_queue
+    WHERE error IS NOT NULL
+)
+SELECT p.campaign_id, c.name AS campaign_name, c.status AS campaign_status, p.rows,
+       p.due_now, d.scheduled_for AS next_scheduled_for, p.ambiguous, p.rejected,
+       e.error AS last_error, e.updated_at AS last_error_at, c.paused_reason
+FROM per_campaign p
+LEFT JOIN campaigns c ON c.id = p.campaign_id
+LEFT JOIN next_due d ON d.campaign_id = p.campaign_id AND d.n = 1
+LEFT JOIN last_error e ON e.campaign_id = p.campaign_id AND e.n = 1
+ORDER BY c.name, p.campaign_id;
+
+-- name: campaign_status
+SELECT status FROM campaigns WHERE id = :campaign_id;
+
+-- name: failed_kinds
+-- A campaign's failed rows, each with what `retry-failed` may do with it (as
+-- cr_failed_kinds): a recipient suppressed since is never requeued; a row that may
+-- have been delivered only when asked to.
+SELECT q.id,
+       CASE WHEN EXISTS (SELECT 1 FROM suppressions s
+                         WHERE s.email = lower(trim(q.to_email))) THEN 'suppressed'
+            WHEN q.error LIKE 'ambiguous:%' THEN 'ambiguous'
+            ELSE 'retryable' END AS kind
+FROM email_queue q
+WHERE q.campaign_id = :campaign_id AND q.status = 'failed';
+
+-- name: requeue_failed
+UPDATE email_queue
+SET status = 'queued', attempts = 0, error = NULL, locked_by = NULL, locked_at = NULL,
+    send_started_at = NULL, scheduled_for = :now, updated_at = :now
+WHERE id = :id AND status = 'failed';
+
+-- name: reopen_campaign
+-- A completed campaign that got rows back sends them.
+UPDATE campaigns
+SET status = 'sending', completed_at = NULL, updated_at = :now
+WHERE id = :campaign_id AND status = 'completed';
