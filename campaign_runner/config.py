@@ -182,8 +182,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SPARKPOST_ATTEMPTS",
         "3",
         _int(1, 10),
-        "tries of a transmission that surely did not go out (connection refused, 429, 5xx) "
-        "before the worker backs off",
+        "tries of a transmission SparkPost refused (429, 5xx) or never received "
+        "(connection refused) before the row waits or the worker backs off",
     ),
     # Who writes the content.
     Setting(

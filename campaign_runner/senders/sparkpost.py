@@ -11,11 +11,13 @@ pipeline decides the row's fate from the class alone:
 - 400/422 about the recipient: RecipientRejected; any other 400/422 (about the
   request), 413: RowError; both with SparkPost's own text;
 - 401, 403, 420 (sending limit): SystemicError (row back to `queued`, cycle stops);
-- 429, 5xx, and failures before the request left: retried here with backoff
-  and jitter (SPARKPOST_ATTEMPTS tries in all), then SystemicError: SparkPost
-  is down or overloaded, not the row at fault, and every row behind it would
-  meet the same. The row goes back to `queued` with its attempt given back and
-  the worker backs off, so an outage of any length fails no row;
+- 429 and 5xx: retried here with backoff and jitter (SPARKPOST_ATTEMPTS tries
+  in all), then TransientError (`queued` later, attempt counted, `failed` at
+  MAX_ATTEMPTS): SparkPost answered, and said "not now";
+- SparkPost not reached at all (connection refused, connect timeout): retried
+  the same way, then SystemicError: nothing answers, every row behind this one
+  would meet the same, so the row goes back to `queued` with its attempt given
+  back and the worker backs off; an outage of any length fails no row;
 - the request may have left and no usable answer came: AmbiguousError
   (`failed`, never retried);
 - anything else (a redirect, 404, 405): SystemicError, since it means
@@ -114,6 +116,10 @@ class Backoff:
     jitter: float = 1.0  # up to this many seconds added at random, so workers do not align
 
 
+class _Unreachable(TransientError):
+    """Nothing answered: retried like any transient failure, then a system fault."""
+
+
 def utf8_prefix(text: str, max_bytes: int) -> str:
     """The longest prefix of `text` that fits in `max_bytes` of UTF-8, never half a character."""
     return text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
@@ -177,7 +183,7 @@ class SparkPostSender:
         )
         try:
             return retrying(self._post, message, body)
-        except TransientError as exc:
+        except _Unreachable as exc:
             raise SystemicError(f"{exc} (tries: {self.backoff.attempts})") from exc
 
     def transmission(self, message: Message) -> dict[str, Any]:
@@ -222,7 +228,7 @@ class SparkPostSender:
         try:
             response = self._client.post(self.url, content=body)
         except _NOT_SENT as exc:
-            raise TransientError(f"SparkPost not reached, nothing sent: {_name(exc)}") from exc
+            raise _Unreachable(f"SparkPost not reached, nothing sent: {_name(exc)}") from exc
         except httpx.HTTPError as exc:
             raise AmbiguousError(
                 f"SparkPost connection failed after the request went out ({_name(exc)}); "

@@ -161,27 +161,28 @@ def test_an_unverified_sending_domain_stops_only_that_domain(
     assert [len(sparkpost.posts_for(row["id"])) for row in (*bad, *good)] == [1, 0, 1, 1]
 
 
-def test_a_busy_sparkpost_costs_the_row_no_attempt_however_long_it_lasts(
+def test_a_busy_sparkpost_counts_attempts_then_fails_the_row(
     pipeline_for: PipelineFor, sqlite_store: SqliteStore, sparkpost: FakeSparkPost
 ) -> None:
     camp = stage(sqlite_store)
     sparkpost.script(*[Reply.error(503, "Service Unavailable")] * 3 * QUICK.attempts)
     pipeline = pipeline_for(MAX_ATTEMPTS="3")
 
-    for cycle in (1, 2, 3):  # as many cycles as MAX_ATTEMPTS: a transient error would fail it
+    for cycle in (1, 2):  # SparkPost answered "not now": the row waits, its attempt counted
         report = pipeline.run_cycle(Pacing())
         (row,) = rows_of(sqlite_store, camp)
-        assert report.systemic is not None and "SparkPost busy (503)" in report.systemic
-        assert (row["status"], row["attempts"]) == ("queued", 0)
-        assert row["error"] == "system: SparkPost busy (503): Service Unavailable (tries: 3)"
+        assert report.systemic is None
+        assert (row["status"], row["attempts"]) == ("queued", cycle)
+        assert row["error"] == "SparkPost busy (503): Service Unavailable"
         assert row["send_started_at"] is None
         assert len(sparkpost.posts) == cycle * QUICK.attempts
 
     pipeline.run_cycle(Pacing())
 
     (row,) = rows_of(sqlite_store, camp)
-    assert (row["status"], row["attempts"], row["error"]) == ("sent", 1, None)
-    assert row["provider_message_id"] == sparkpost.posts[-1].answer["results"]["id"]
+    assert (row["status"], row["attempts"]) == ("failed", 3)
+    assert row["error"] == "gave up after 3 attempts: SparkPost busy (503): Service Unavailable"
+    assert len(sparkpost.posts) == 3 * QUICK.attempts
 
 
 def test_a_transient_answer_then_acceptance_sends_once(
@@ -195,7 +196,7 @@ def test_a_transient_answer_then_acceptance_sends_once(
     pipeline.run_cycle(Pacing())
 
     (row,) = rows_of(sqlite_store, camp)
-    assert (row["status"], row["attempts"], row["error"]) == ("sent", 1, None)
+    assert (row["status"], row["attempts"], row["error"]) == ("sent", 2, None)
     assert [post.status for post in sparkpost.posts] == [429] * QUICK.attempts + [200]
     assert row["provider_message_id"] == sparkpost.posts[-1].answer["results"]["id"]
 

@@ -9,7 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from structlog.testing import capture_logs
 
-from campaign_runner.errors import AmbiguousError, RecipientRejected, RowError, SystemicError
+from campaign_runner.errors import (
+    AmbiguousError,
+    RecipientRejected,
+    RowError,
+    SystemicError,
+    TransientError,
+)
 from campaign_runner.senders.sparkpost import MAX_CONNECTIONS, SparkPostSender
 from tests.fakes.sparkpost_server import FakeSparkPost, Reply
 
@@ -143,17 +149,17 @@ def test_substitution_syntax_in_content_arrives_as_text(
         ),
         pytest.param(
             [Reply.error(429, "Too many requests")] * 3,
-            SystemicError,
+            TransientError,
             3,
-            "SparkPost busy (429): Too many requests (tries: 3)",
-            id="429-retried-then-systemic",
+            "SparkPost busy (429): Too many requests",
+            id="429-retried-then-transient",
         ),
         pytest.param(
             [Reply(502, {})] * 3,
-            SystemicError,
+            TransientError,
             3,
-            "SparkPost busy (502): HTTP 502 Bad Gateway (tries: 3)",
-            id="502-retried-then-systemic",
+            "SparkPost busy (502): HTTP 502 Bad Gateway",
+            id="502-retried-then-transient",
         ),
         pytest.param(
             [Reply.slow(5)],

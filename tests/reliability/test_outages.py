@@ -1,0 +1,156 @@
+"""Outages in the middle of a run of a worker process: Postgres refusing
+connections, SparkPost unreachable and then answering 503. The worker must say so,
+back off (doubling from POLL_INTERVAL_SECONDS up to MAX_BACKOFF_SECONDS), stay up,
+and carry on when the service returns, without losing a row, failing one, or
+sending one twice.
+
+"Minutes" of outage are compressed into a short poll interval and back-off cap;
+what is proved is the shape: many cycles in the outage, none of which costs a
+row anything.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.sparkpost_server import FakeSparkPost
+from tests.fakes.tcp_proxy import DOWN, UP, TcpProxy
+
+from . import db
+from .conftest import EnvFor
+from .workers import Event, ForkServer, Log, Worker
+
+ROWS = 12
+POLL = 0.05
+CAP = 0.2
+CAPPED_BACKOFFS = 3  # back-offs at the cap before the service returns: it stays there
+
+
+def backing_off(log: Log, reason: str, count: int, start: int = 0) -> int:
+    """Wait until the worker has backed off `count` times at the cap for `reason`;
+    the index of the last of them."""
+    seen = 0
+
+    def capped(event: Event) -> bool:
+        nonlocal seen
+        if event["event"] == "backing_off" and reason in event["reason"]:
+            seen += event["seconds"] == CAP
+        return seen >= count
+
+    index, _ = log.wait_for(capped, start=start)
+    return index
+
+
+def drained(worker: Worker, dsn: str, start: int = 0) -> None:
+    worker.log.wait_for(
+        lambda e: e["event"] == "cycle" and db.unsettled(dsn) == 0, timeout=60, start=start
+    )
+
+
+def assert_backoff_doubles_up_to_the_cap(log: Log) -> None:
+    """Each stretch of trouble waits POLL, 2 POLL, 4 POLL ... then CAP, CAP, ...; a good
+    cycle ends the stretch, and the next one starts again at POLL."""
+    waits = [event["seconds"] for event in log.named("backing_off")]
+    for before, wait in zip([0.0, *waits], waits, strict=False):
+        assert wait in (pytest.approx(POLL), pytest.approx(min(2 * before, CAP))), waits
+    assert max(waits) == CAP
+
+
+def assert_every_row_sent_once(dsn: str, ids: list[str], sparkpost: FakeSparkPost) -> None:
+    rows = db.rows(dsn)
+    assert set(rows) == set(ids)
+    unsent = [row for row in rows.values() if row["status"] != "sent"]
+    assert not unsent, unsent
+    accepted = Counter(post.email_id for post in sparkpost.posts if post.status == 200)
+    assert accepted == dict.fromkeys(ids, 1)
+    for row_id, row in rows.items():
+        (post,) = [p for p in sparkpost.posts_for(row_id) if p.status == 200]
+        assert row["provider_message_id"] == post.answer["results"]["id"]
+
+
+def test_postgres_refusing_connections_mid_run(
+    tmp_path: Path,
+    queue_dsn: str,
+    env_for: EnvFor,
+    forkserver: ForkServer,
+    sparkpost: FakeSparkPost,
+    postgres_proxy: TcpProxy,
+    sparkpost_proxy: TcpProxy,
+) -> None:
+    ids = db.stage(queue_dsn, [False] * ROWS)
+    env = env_for(
+        BATCH_SIZE="4",
+        CONCURRENCY="2",
+        POLL_INTERVAL_SECONDS=str(POLL),
+        MAX_BACKOFF_SECONDS=str(CAP),
+    )
+    # The worst moment: SparkPost has accepted the third email, and the answer is on its way.
+    answer = sparkpost_proxy.hold(b"HTTP/1.1 200", DOWN, skip=2)
+    with forkserver.spawn(env, tmp_path) as worker:
+        assert answer.reached.wait(60), worker.log.tail()
+        transmission = answer.find(rb'"id": "(\d+)"').group(1).decode()
+
+        postgres_proxy.refuse()  # Postgres goes away: every connection cut, new ones refused
+        # The worker learns that the email left, and cannot write it down.
+        sparkpost_proxy.release(answer)
+        last = backing_off(worker.log, "Postgres at", CAPPED_BACKOFFS)
+        assert worker.alive
+        postgres_proxy.restore()
+        drained(worker, queue_dsn, start=last)
+        assert worker.stop() == 0, worker.log.tail()
+
+    # The email sent during the outage is recorded as sent, with SparkPost's id.
+    (post,) = [p for p in sparkpost.posts if p.answer["results"]["id"] == transmission]
+    assert db.rows(queue_dsn)[post.email_id]["status"] == "sent"
+    assert_every_row_sent_once(queue_dsn, ids, sparkpost)
+    assert_backoff_doubles_up_to_the_cap(worker.log)
+    reasons = {event["reason"] for event in worker.log.named("backing_off")}
+    assert all("Postgres at postgres@127.0.0.1" in reason for reason in reasons), reasons
+    assert any("Connection refused" in reason for reason in reasons), reasons
+
+
+def test_sparkpost_unreachable_costs_no_row_an_attempt(
+    tmp_path: Path,
+    queue_dsn: str,
+    env_for: EnvFor,
+    forkserver: ForkServer,
+    sparkpost: FakeSparkPost,
+    postgres_proxy: TcpProxy,
+    sparkpost_proxy: TcpProxy,
+) -> None:
+    ids = db.stage(queue_dsn, [False] * ROWS)
+    env = env_for(
+        BATCH_SIZE="4",
+        CONCURRENCY="1",  # one email at a time, so that SparkPost can go between two sends
+        POLL_INTERVAL_SECONDS=str(POLL),
+        MAX_BACKOFF_SECONDS=str(CAP),
+        SPARKPOST_ATTEMPTS="1",
+        # Were an outage the row's fault, two tries without delay would fail it.
+        RETRY_DELAY_SECONDS="0",
+        MAX_ATTEMPTS="2",
+    )
+    # SparkPost goes away while the one email thread records the fifth send's start: no POST
+    # is in flight to be cut half-way (that one would rightly fail as ambiguous).
+    fifth = postgres_proxy.hold(b"cr_start_send", UP, skip=4)
+    with forkserver.spawn(env, tmp_path) as worker:
+        assert fifth.reached.wait(60), worker.log.tail()
+        sparkpost_proxy.refuse()
+        postgres_proxy.release(fifth)
+        last = backing_off(worker.log, "SparkPost not reached", CAPPED_BACKOFFS)
+
+        sparkpost_proxy.restore()
+        drained(worker, queue_dsn, start=last)
+        assert worker.alive
+        assert worker.stop() == 0, worker.log.tail()
+
+    assert_every_row_sent_once(queue_dsn, ids, sparkpost)
+    # No attempt was spent on the outage: every row was sent on its first counted try.
+    assert {row["attempts"] for row in db.rows(queue_dsn).values()} == {1}
+    emails = worker.log.named("email")
+    assert not [e for e in emails if e["status"] == "failed"]
+    released = [e for e in emails if e["status"] == "queued"]
+    assert released and all(e["error"].startswith(("system: ", "released: ")) for e in released)
+    assert_backoff_doubles_up_to_the_cap(worker.log)
