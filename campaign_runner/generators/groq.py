@@ -7,7 +7,8 @@ wrong. Around each request sits the transport policy, ours alone (the SDK's
 own retries are off): the process-wide `limiter` first; timeouts and 5xx
 retried with backoff and jitter, then `TransientError`; a 429 pauses every
 thread for its `retry-after`; a refused key or a model that is not there
-stops the cycle (`SystemicError`), since every row would fail the same way;
+stops the cycle (`SystemicError`), since every row would fail the same way,
+and so does a Groq that cannot be reached at all after the retries;
 any other 4xx fails the row.
 """
 
@@ -47,6 +48,10 @@ _MISSING_MODEL_CODES = ("model_not_found", "model_decommissioned")
 
 class _Retryable(Exception):
     """A request that may work if sent again: timeout, connection, 5xx."""
+
+
+class _Unreachable(_Retryable):
+    """No connection to Groq at all: after the retries, a system fault, not the row's."""
 
 
 class _RateLimited(_Retryable):
@@ -153,6 +158,8 @@ class GroqGenerator:
             return _Reply(text=exc.generation or None)
         except _RateLimited as exc:
             raise SystemicError(f"groq: still rate limited after {ATTEMPTS} tries: {exc}") from None
+        except _Unreachable as exc:
+            raise SystemicError(f"groq not reached after {ATTEMPTS} tries: {exc}") from None
         except _Retryable as exc:
             raise TransientError(f"groq: {exc} ({ATTEMPTS} tries)") from None
 
@@ -199,7 +206,9 @@ class GroqGenerator:
             return self._rate_limited(exc)
         if isinstance(exc, groq.APIStatusError):
             return self._status_error(exc)
-        # A connection that failed, or a 200 whose body is not a chat completion.
+        if isinstance(exc, groq.APIConnectionError):
+            return _Unreachable(f"{exc.message} {self._redact(str(exc.__cause__ or ''))}".strip())
+        # A 200 whose body is not a chat completion.
         return _Retryable(f"{exc.message} {self._redact(str(exc.__cause__ or ''))}".strip())
 
     def _rate_limited(self, exc: groq.RateLimitError) -> Exception:
