@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo test lint clean
+.PHONY: venv demo test lint clean bench
 
 $(BIN)/campaign-runner: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,6 +15,10 @@ venv: $(BIN)/campaign-runner
 
 demo: venv
 	$(BIN)/campaign-runner demo
+
+# The figures of docs/benchmarks.md, measured again and written there (about five minutes).
+bench: venv
+	$(BIN)/python -m bench
 
 test: venv
 	$(BIN)/ruff check .

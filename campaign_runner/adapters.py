@@ -1,9 +1,13 @@
-"""Wiring: which Store, Generator and Sender the config asks for."""
+"""Wiring: which Store, Generator and Sender the config asks for.
+
+The Groq and Supabase SDKs are imported only when chosen: the embedded path
+never needs them, and together they cost about 24 MB of memory and half a
+second of start-up (see docs/benchmarks.md, footprint).
+"""
 
 from __future__ import annotations
 
 from .config import Config, ConfigError
-from .generators.groq import GroqGenerator
 from .generators.template import TemplateGenerator
 from .migrate import require_schema
 from .pipeline import Clock, Pipeline, utc_now
@@ -13,7 +17,6 @@ from .senders.outbox import OutboxSender
 from .senders.sparkpost import SparkPostSender
 from .stores.postgres import PostgresStore
 from .stores.sqlite import SqliteStore, path_from_url
-from .stores.supabase import SupabaseStore
 
 
 def open_store(config: Config) -> Store:
@@ -23,6 +26,8 @@ def open_store(config: Config) -> Store:
         store = PostgresStore(config.database_url)
         return require_schema(store, store.where)
     if config.store == "supabase":
+        from .stores.supabase import SupabaseStore
+
         remote = SupabaseStore(config.supabase_url, config.supabase_service_role_key)
         return require_schema(remote, remote.url)
     raise ConfigError(f"the {config.store} store is not available in this build")
@@ -32,6 +37,8 @@ def make_generator(config: Config) -> Generator:
     if config.generator == "template":
         return TemplateGenerator(explicit=config.generator_explicit)
     if config.generator == "groq":
+        from .generators.groq import GroqGenerator
+
         return GroqGenerator(config)
     raise ConfigError(f"GENERATOR={config.generator}: not available in this build")
 

@@ -127,14 +127,7 @@ class Pipeline:
         if report.recovered:
             log.warning("recovered_stale_rows", **report.recovered)
         if not self.stopping.is_set():
-            work = self._claim_and_start(now, pacing, more, report)
-            report.claimed = len(work)
-            for email, future in work:
-                outcome = future.result()
-                if outcome is not None:
-                    report.outcomes[outcome.status] += 1
-                    if outcome.status == SENT:
-                        report.sent_ids.append(email.id)
+            self._tally(self._claim_and_start(now, pacing, more, report), report, wait=True)
         if report.claimed or report.recovered or recorded_late:
             for paused in self.store.roll_up(self.clock(), self.guard):
                 log.error(
@@ -165,6 +158,8 @@ class Pipeline:
         more: Callable[[], bool] | None,
         report: CycleReport,
     ) -> list[tuple[Email, Future[Outcome | None]]]:
+        """The rows claimed and handed to the pool, less those already tallied in `report`
+        (a cycle that drains a backlog holds on to no more than a few batches)."""
         work: list[tuple[Email, Future[Outcome | None]]] = []
         while True:
             try:
@@ -172,21 +167,39 @@ class Pipeline:
                     self.config.worker_id, self.config.batch_size, now, pacing or self.pacing(now)
                 )
             except StoreUnavailable as exc:
-                if not work:
+                if not report.claimed:
                     raise
                 self._halt(str(exc))  # the rows claimed already still finish
                 return work
             with self._started:
                 self._unstarted += len(emails)
             work += [(email, self._pool.submit(self._start, email)) for email in emails]
+            report.claimed += len(emails)
             report.more_due = len(emails) >= self.config.batch_size
             if more is None or not report.more_due:
                 return work
             with self._started:
                 self._started.wait_for(lambda: self._unstarted == 0)
+            work = self._tally(work, report, wait=False)
             if self.stopping.is_set() or self._halt_reason or not more():
                 return work
             now = self.clock()
+
+    def _tally(
+        self, work: list[tuple[Email, Future[Outcome | None]]], report: CycleReport, wait: bool
+    ) -> list[tuple[Email, Future[Outcome | None]]]:
+        """Count the outcomes of the rows done (all of them, waiting, if `wait`); the rest."""
+        left = []
+        for email, future in work:
+            if not wait and not future.done():
+                left.append((email, future))
+                continue
+            outcome = future.result()
+            if outcome is not None:
+                report.outcomes[outcome.status] += 1
+                if outcome.status == SENT:
+                    report.sent_ids.append(email.id)
+        return left
 
     def _start(self, email: Email) -> Outcome | None:
         with self._started:
