@@ -22,7 +22,7 @@ from .errors import StoreUnavailable
 from .liveness import Liveness, heartbeat_age, heartbeat_limit
 from .pipeline import utc_now
 from .ports import Pacing, Store
-from .stores.sqlite import SqliteStore
+from .stores.sqlite import SqliteStore, path_from_url
 from .window import SendingWindow
 from .worker import Worker
 
@@ -169,7 +169,7 @@ def _demo(cfg: Config) -> int:
         )
     # Whatever the keys say, the demo writes into the outbox from templates.
     cfg = replace(cfg, sender="outbox", generator="template", generator_explicit=True)
-    store = SqliteStore(Path(cfg.database_url.removeprefix("sqlite:///")))
+    store = SqliteStore(path_from_url(cfg.database_url))
     pipeline = build_pipeline(cfg, store)
     try:
         campaign_id = demo.seed(store, pipeline.clock())
