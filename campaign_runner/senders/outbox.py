@@ -9,31 +9,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from datetime import UTC, datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
+from email.utils import make_msgid
 from pathlib import Path
 
 from ..errors import RowError, SystemicError
 from ..models import Message
-
-
-def build_mime(message: Message, message_id: str) -> EmailMessage:
-    mime = EmailMessage(policy=SMTP)
-    mime["From"] = Address(message.from_name, addr_spec=message.from_email)
-    mime["To"] = Address(message.to_name, addr_spec=message.to_email)
-    if message.reply_to:
-        mime["Reply-To"] = message.reply_to
-    mime["Subject"] = message.subject
-    mime["Date"] = format_datetime(datetime.now(UTC))
-    mime["Message-ID"] = message_id
-    for name, value in message.headers.items():
-        mime[name] = value
-    mime.set_content(message.text)
-    mime.add_alternative(message.html, subtype="html")
-    return mime
+from . import mime
 
 
 class OutboxSender:
@@ -47,11 +28,11 @@ class OutboxSender:
 
     def send(self, message: Message) -> str:
         target = self.path_for(message.email_id)
-        domain = message.from_email.rpartition("@")[2] or "localhost"
-        message_id = make_msgid(domain=domain)
         try:
-            data = build_mime(message, message_id).as_bytes()
-        except (ValueError, TypeError) as exc:  # an address the email package refuses
+            domain = mime.ascii_domain(message.from_email.rpartition("@")[2] or "localhost")
+            message_id = make_msgid(domain=domain)
+            data = mime.build(message, message_id)
+        except ValueError as exc:
             raise RowError(f"cannot build the message: {exc}") from None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)

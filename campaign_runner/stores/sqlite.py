@@ -47,6 +47,24 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
+def _first_due(db: sqlite3.Connection, params: dict[str, Any], limit: int) -> list[sqlite3.Row]:
+    """The first `limit` due rows their domains have room for, read from the ordered
+    stream of due rows and no further: the cost of a claim is what it takes."""
+    taken: Counter[str | None] = Counter()
+    picked: list[sqlite3.Row] = []
+    rows = db.execute(Q["due_in_order"], params)
+    try:
+        for row in rows:
+            if limit <= len(picked):
+                break
+            if row["room"] is None or taken[row["domain"]] < row["room"]:
+                taken[row["domain"]] += 1
+                picked.append(row)
+    finally:
+        rows.close()
+    return picked
+
+
 class SqliteStore:
     name = "sqlite"
 
@@ -102,7 +120,7 @@ class SqliteStore:
     def claim(self, worker_id: str, limit: int, now: datetime, pacing: Pacing) -> list[Email]:
         params = self._pacing_params(now, pacing)
         with self._transaction() as db:
-            picked = db.execute(Q["claim_candidates"], {**params, "limit": limit}).fetchall()
+            picked = _first_due(db, params, limit)
             if not picked:
                 return []
             ids = [row["id"] for row in picked]
@@ -128,9 +146,7 @@ class SqliteStore:
 
     def peek_due(self, limit: int, now: datetime) -> list[Email]:
         with self._transaction("DEFERRED") as db:
-            picked = db.execute(
-                Q["claim_candidates"], {**self._pacing_params(now, Pacing()), "limit": limit}
-            ).fetchall()
+            picked = _first_due(db, self._pacing_params(now, Pacing()), limit)
             ids = json.dumps([row["id"] for row in picked])
             rows = db.execute(Q["rows_by_id"], {"ids": ids}).fetchall()
         return [email_from_row(dict(row)) for row in rows]

@@ -111,3 +111,21 @@ def test_the_limit_still_applies_under_pacing(kit: Kit) -> None:
     claimed = kit.store.claim(WORKER, 2, T0, Pacing(min_interval_seconds=INTERVAL, day_start=TODAY))
 
     assert domains(claimed) == Counter({"alpha.test": 1, "beta.test": 1})
+
+
+def test_a_domain_at_its_limit_does_not_hide_the_domains_due_after_it(kit: Kit) -> None:
+    campaign = kit.seed.campaign()
+    for i in range(30):  # a long backlog of one domain, all due before the other's row
+        kit.seed.email(
+            campaign, scheduled_for=DUE - timedelta(hours=2, seconds=-i), from_email="a@busy.test"
+        )
+    later = kit.seed.email(
+        campaign, scheduled_for=DUE - timedelta(hours=1), from_email="b@quiet.test"
+    )
+
+    spaced = kit.store.claim(WORKER, 25, T0, Pacing(min_interval_seconds=INTERVAL, day_start=TODAY))
+    capped = kit.store.claim(WORKER, 25, T0, Pacing(daily_cap=3, day_start=TODAY))
+
+    assert domains(spaced) == Counter({"busy.test": 1, "quiet.test": 1})
+    assert later in {e.id for e in spaced}
+    assert domains(capped) == Counter({"busy.test": 2})  # one of its 3 went to the first claim

@@ -1,38 +1,31 @@
 -- Queries of the embedded store, loaded by name (`-- name: X`).
 
--- name: claim_candidates
--- Due rows, at most what each sending domain may send now: one per domain
--- while spacing is on, and never past the day's cap. A row whose campaign is
--- gone is still taken, so the pipeline can fail it with a reason.
-WITH due AS (
-    SELECT q.id, q.scheduled_for,
-           lower(substr(q.from_email, instr(q.from_email, '@') + 1)) AS domain
-    FROM email_queue q
-    LEFT JOIN campaigns c ON c.id = q.campaign_id
-    WHERE q.status = 'queued'
-      AND julianday(q.scheduled_for) <= julianday(:now)
-      AND (c.id IS NULL OR c.status IN ('scheduled', 'sending'))
-),
-allowance AS (
-    SELECT due.id, due.domain, due.scheduled_for,
-           row_number() OVER (PARTITION BY due.domain
-                              ORDER BY julianday(due.scheduled_for), due.id) AS n,
-           CASE
-               WHEN :min_interval > 0 AND p.last_claimed_at IS NOT NULL
-                    AND julianday(p.last_claimed_at) > julianday(:now) - :min_interval / 86400.0
-                   THEN 0
-               WHEN :daily_cap > 0
-                   THEN :daily_cap - CASE WHEN p.day_start = :day_start THEN p.day_count ELSE 0 END
-               ELSE 1000000000
-           END AS room
-    FROM due
-    LEFT JOIN domain_pacing p ON p.domain = due.domain
-)
-SELECT id, domain
-FROM allowance
-WHERE n <= CASE WHEN :min_interval > 0 THEN min(room, 1) ELSE room END
-ORDER BY julianday(scheduled_for), id
-LIMIT :limit;
+-- name: due_in_order
+-- Due rows in claiming order, each with how many rows its sending domain may
+-- still take in this claim: one while spacing is on, never past the day's cap;
+-- a domain spacing holds back is left out. The index `email_queue_due_order` yields them
+-- in this order without sorting, so the store reads only until its claim is
+-- full and a long backlog costs a claim no more than a short one. A row whose
+-- campaign is gone is still read, so the pipeline can fail it with a reason.
+SELECT q.id, lower(substr(q.from_email, instr(q.from_email, '@') + 1)) AS domain,
+       CASE
+           WHEN :min_interval > 0 AND p.last_claimed_at IS NOT NULL
+                AND julianday(p.last_claimed_at) > julianday(:now) - :min_interval / 86400.0
+               THEN 0
+           WHEN :daily_cap > 0 THEN min(
+               :daily_cap - CASE WHEN p.day_start = :day_start THEN p.day_count ELSE 0 END,
+               CASE WHEN :min_interval > 0 THEN 1 ELSE :daily_cap END)
+           WHEN :min_interval > 0 THEN 1
+       END AS room  -- NULL: no limit
+FROM email_queue q
+LEFT JOIN campaigns c ON c.id = q.campaign_id
+LEFT JOIN domain_pacing p
+       ON p.domain = lower(substr(q.from_email, instr(q.from_email, '@') + 1))
+WHERE q.status = 'queued'
+  AND julianday(q.scheduled_for) <= julianday(:now)
+  AND (c.id IS NULL OR c.status IN ('scheduled', 'sending'))
+  AND (room IS NULL OR room > 0)
+ORDER BY julianday(q.scheduled_for), q.id;
 
 -- name: claim_row
 UPDATE email_queue

@@ -55,8 +55,11 @@ CREATE TABLE IF NOT EXISTS email_queue (
     updated_at          TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))
 );
 
--- Serves the claim: only queued rows are indexed, so sent history costs nothing.
-CREATE INDEX IF NOT EXISTS email_queue_due ON email_queue (scheduled_for) WHERE status = 'queued';
+-- Serves the claim in its order (julianday reads any offset): only queued rows
+-- are indexed, so sent history costs nothing. It replaced `email_queue_due`.
+CREATE INDEX IF NOT EXISTS email_queue_due_order
+    ON email_queue (julianday(scheduled_for), id) WHERE status = 'queued';
+DROP INDEX IF EXISTS email_queue_due;
 CREATE INDEX IF NOT EXISTS email_queue_processing ON email_queue (locked_at) WHERE status = 'processing';
 CREATE INDEX IF NOT EXISTS email_queue_campaign_status ON email_queue (campaign_id, status);
 
