@@ -16,7 +16,7 @@ venv: $(BIN)/campaign-runner
 demo: venv
 	$(BIN)/campaign-runner demo
 
-# The figures of docs/benchmarks.md, measured again and written there (about five minutes).
+# The figures of docs/benchmarks.md, measured again and written there (about two minutes).
 bench: venv
 	$(BIN)/python -m bench
 

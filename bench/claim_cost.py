@@ -50,6 +50,7 @@ def run(dsn: str, sizes: list[int], samples: int) -> list[ClaimCost]:
             postgres.rows(dsn, history, size - built, start, status="sent", first=built)
             built = size
             postgres.execute(dsn, "vacuum")
+            postgres.execute(dsn, "checkpoint")
             plain = _median_ms(dsn, store, moments, samples, Pacing())
             paced = _median_ms(dsn, store, moments, samples, Pacing(min_interval_seconds=INTERVAL))
             results.append(ClaimCost(size, samples, plain, paced))

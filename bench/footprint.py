@@ -45,6 +45,7 @@ class Footprint:
     peak_rss_mb: float
     cpu_seconds: float
     cpu_ms_per_email: float
+    system_ms_per_email: float  # the kernel's share of it: file writes, fsyncs, thread switches
     steps_ms: dict[str, float]  # CPU per email by step, one thread
 
 
@@ -156,5 +157,6 @@ def run(emails: int, sample: int) -> Footprint:
         peak_rss_mb=round(peak_kb / 1024, 1),
         cpu_seconds=round(cpu, 2),
         cpu_ms_per_email=round(cpu / emails * 1000, 3),
+        system_ms_per_email=round(usage.ru_stime / emails * 1000, 3),
         steps_ms=steps(sample),
     )
