@@ -263,7 +263,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SHUTDOWN_TIMEOUT_SECONDS",
         "60",
         _float(0),
-        "how long a stop signal waits for emails in flight",
+        "how long a stop signal waits for emails in flight, and how long an exiting worker "
+        "retries writing outcomes the database was down for",
     ),
     # The message.
     Setting(

@@ -118,7 +118,7 @@ class Pipeline:
         report = CycleReport()
         self._halt_reason = None
         self._halted_domains = set()
-        recorded_late = self._record_unrecorded()
+        recorded_late = self.record_unrecorded()
         now = self.clock()
         if recover:
             report.recovered = self.store.recover_stale(
@@ -317,7 +317,12 @@ class Pipeline:
             return None
         return self._recorded(email, outcome, started, recorded)
 
-    def _record_unrecorded(self) -> int:
+    def unrecorded(self) -> list[tuple[Email, Outcome]]:
+        """The outcomes kept by `_finish` while the database was down, not written yet."""
+        with self._unrecorded_lock:
+            return [(email, outcome) for email, outcome, _ in self._unrecorded.values()]
+
+    def record_unrecorded(self) -> int:
         """Write the outcomes kept by `_finish`; StoreUnavailable if the database is still
         down (the rest stay kept). How many were written."""
         with self._unrecorded_lock:

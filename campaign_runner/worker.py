@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
@@ -22,6 +23,10 @@ log = structlog.get_logger("campaign_runner")
 # A lease can only have run out LEASE_SECONDS after its claim: looking for expired
 # ones a few times a lease, rather than every cycle, lets an idle cycle cost one claim.
 RECOVERY_CHECKS_PER_LEASE = 4
+# Writing back outcomes before exiting: the first wait, and how long before a stop
+# signal's timer ends the process the last attempt must be over, so its report is logged.
+WRITE_BACK_FIRST_WAIT_SECONDS = 0.5
+WRITE_BACK_MARGIN_SECONDS = 1.0
 
 
 class Worker:
@@ -34,6 +39,7 @@ class Worker:
         self._next_recovery = 0.0  # time.monotonic() of the next look for expired leases
         self._signals = 0
         self._signal_pipe = (-1, -1)
+        self._stop_deadline = math.inf  # time.monotonic() when a stop signal's timer exits
 
     # -- signals --------------------------------------------------------------
 
@@ -66,6 +72,7 @@ class Worker:
             finishing_in_flight=True,
             timeout_seconds=self.config.shutdown_timeout_seconds,
         )
+        self._stop_deadline = time.monotonic() + self.config.shutdown_timeout_seconds
         self.pipeline.stopping.set()
         self.liveness.stopping()
         self._wake.set()
@@ -84,12 +91,13 @@ class Worker:
         if not self.window.is_open(now):
             log.info("window_closed", next_open=self._local(self.window.next_open(now)))
             return 0
+        code = 0
         try:
             self.pipeline.run_cycle()
         except StoreUnavailable as exc:
             log.error("store_unavailable", error=str(exc))
-            return 1
-        return 0
+            code = 1
+        return max(code, self._write_back())
 
     def run_forever(self) -> int:
         log.info(
@@ -141,7 +149,45 @@ class Worker:
             backoff = 0.0
             if not full:  # a full batch means more is due: drain the backlog without pausing
                 self._sleep(self.config.poll_interval_seconds)
+        code = self._write_back()
         log.info("worker_stopped", worker_id=self.config.worker_id)
+        return code
+
+    def _write_back(self) -> int:
+        """Before the process ends, the outcomes the database was down for: tried again
+        until SHUTDOWN_TIMEOUT_SECONDS runs out. A row left unwritten stays `processing`
+        and turns `ambiguous:` when its lease runs out, so each is logged with what
+        really happened to it, and the exit code is 1."""
+        give_up = time.monotonic() + self.config.shutdown_timeout_seconds
+        wait = WRITE_BACK_FIRST_WAIT_SECONDS
+        while kept := self.pipeline.unrecorded():
+            try:
+                self.pipeline.record_unrecorded()
+            except StoreUnavailable as exc:
+                # A stop signal during the wait brings the end forward: read it each time.
+                deadline = min(give_up, self._stop_deadline - WRITE_BACK_MARGIN_SECONDS)
+                if time.monotonic() + wait > deadline:
+                    log.error(
+                        "outcomes_not_recorded",
+                        error=str(exc),
+                        emails=[
+                            {
+                                "email_id": email.id,
+                                "status": outcome.status,
+                                "provider_message_id": outcome.provider_message_id,
+                                "error": outcome.error,
+                            }
+                            for email, outcome in kept
+                        ],
+                        advice="these rows stay processing and will fail as ambiguous when "
+                        "their lease runs out; set them to these outcomes by hand",
+                    )
+                    return 1
+                log.warning(
+                    "recording_outcomes", count=len(kept), retry_in_seconds=wait, error=str(exc)
+                )
+                time.sleep(wait)
+                wait = min(wait * 2, self.config.max_backoff_seconds)
         return 0
 
     def _claiming_for_one_poll(self) -> Callable[[], bool]:

@@ -21,7 +21,7 @@ from tests.fakes.tcp_proxy import DOWN, UP, TcpProxy
 
 from . import db
 from .conftest import EnvFor
-from .workers import Event, ForkServer, Log, Worker
+from .workers import Event, ForkServer, Log, Worker, start_worker
 
 ROWS = 12
 POLL = 0.05
@@ -154,3 +154,100 @@ def test_sparkpost_unreachable_costs_no_row_an_attempt(
     released = [e for e in emails if e["status"] == "queued"]
     assert released and all(e["error"].startswith(("system: ", "released: ")) for e in released)
     assert_backoff_doubles_up_to_the_cap(worker.log)
+
+
+def test_once_writes_a_sent_email_down_if_the_database_returns_before_it_must_exit(
+    tmp_path: Path,
+    queue_dsn: str,
+    env_for: EnvFor,
+    sparkpost: FakeSparkPost,
+    postgres_proxy: TcpProxy,
+    sparkpost_proxy: TcpProxy,
+) -> None:
+    ids = db.stage(queue_dsn, [False])
+    env = env_for(SHUTDOWN_TIMEOUT_SECONDS="60", MAX_BACKOFF_SECONDS=str(CAP))
+    answer = sparkpost_proxy.hold(b"HTTP/1.1 200", DOWN)
+    with start_worker(env, tmp_path, "--once") as worker:
+        assert answer.reached.wait(60), worker.log.tail()
+        postgres_proxy.refuse()
+        sparkpost_proxy.release(answer)
+        # A run of cron's would end here, leaving a sent email to turn ambiguous.
+        worker.log.wait_for(lambda e: e["event"] == "recording_outcomes", timeout=60)
+        assert worker.alive
+        postgres_proxy.restore()
+        assert worker.exited.wait(60), worker.log.tail()
+
+    # Still 1: the database was out during the run (its roll-up waits for the next).
+    assert worker.code == 1, worker.log.tail()
+    assert worker.log.named("store_unavailable")
+    assert_every_row_sent_once(queue_dsn, ids, sparkpost)
+    assert not worker.log.named("outcomes_not_recorded")
+
+
+def test_once_that_cannot_write_a_sent_email_down_exits_1_saying_what_was_sent(
+    tmp_path: Path,
+    queue_dsn: str,
+    env_for: EnvFor,
+    sparkpost: FakeSparkPost,
+    postgres_proxy: TcpProxy,
+    sparkpost_proxy: TcpProxy,
+) -> None:
+    (row,) = db.stage(queue_dsn, [False])
+    env = env_for(SHUTDOWN_TIMEOUT_SECONDS="2", MAX_BACKOFF_SECONDS=str(CAP))
+    answer = sparkpost_proxy.hold(b"HTTP/1.1 200", DOWN)
+    with start_worker(env, tmp_path, "--once") as worker:
+        assert answer.reached.wait(60), worker.log.tail()
+        postgres_proxy.refuse()
+        sparkpost_proxy.release(answer)
+        assert worker.exited.wait(60), worker.log.tail()
+    postgres_proxy.restore()
+
+    assert worker.code == 1, worker.log.tail()
+    assert worker.log.named("recording_outcomes")  # it did try again before giving up
+    (post,) = sparkpost.posts
+    (report,) = worker.log.named("outcomes_not_recorded")
+    assert report["level"] == "error"
+    assert report["emails"] == [
+        {
+            "email_id": row,
+            "status": "sent",
+            "provider_message_id": post.answer["results"]["id"],
+            "error": None,
+        }
+    ]
+    stored = db.rows(queue_dsn)[row]
+    assert stored["status"] == "processing" and stored["send_started_at"] is not None
+
+
+def test_a_worker_stopped_while_the_database_is_out_reports_the_outcomes_it_holds(
+    tmp_path: Path,
+    queue_dsn: str,
+    env_for: EnvFor,
+    forkserver: ForkServer,
+    sparkpost: FakeSparkPost,
+    postgres_proxy: TcpProxy,
+    sparkpost_proxy: TcpProxy,
+) -> None:
+    (row,) = db.stage(queue_dsn, [False])
+    env = env_for(
+        SHUTDOWN_TIMEOUT_SECONDS="3",
+        POLL_INTERVAL_SECONDS=str(POLL),
+        MAX_BACKOFF_SECONDS=str(CAP),
+    )
+    answer = sparkpost_proxy.hold(b"HTTP/1.1 200", DOWN)
+    with forkserver.spawn(env, tmp_path) as worker:
+        assert answer.reached.wait(60), worker.log.tail()
+        postgres_proxy.refuse()
+        sparkpost_proxy.release(answer)
+        backing_off(worker.log, "Postgres at", 1)
+        # Tried until just before SHUTDOWN_TIMEOUT_SECONDS ends the process, then reported.
+        assert worker.stop() == 1, worker.log.tail()
+    postgres_proxy.restore()
+
+    (post,) = sparkpost.posts
+    (report,) = worker.log.named("outcomes_not_recorded")
+    assert [(e["email_id"], e["status"], e["provider_message_id"]) for e in report["emails"]] == [
+        (row, "sent", post.answer["results"]["id"])
+    ]
+    assert not worker.log.named("shutdown_timeout")
+    assert worker.log.named("worker_stopped")

@@ -134,10 +134,10 @@ class Worker:
         return self.code
 
 
-def start_worker(env: dict[str, str], cwd: Path) -> Worker:
-    """`python -m campaign_runner`, the way an operator starts it."""
+def start_worker(env: dict[str, str], cwd: Path, *args: str) -> Worker:
+    """`python -m campaign_runner [args]`, the way an operator starts it."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "campaign_runner"],
+        [sys.executable, "-m", "campaign_runner", *args],
         env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **env},
         cwd=cwd,
         stdin=subprocess.DEVNULL,
