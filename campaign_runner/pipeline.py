@@ -66,7 +66,6 @@ class CycleReport:
     recovered: Counter[str] = field(default_factory=Counter)
     systemic: str | None = None  # why the cycle stopped early, if it did
     duration_ms: int = 0
-    sent_ids: list[str] = field(default_factory=list)
     more_due: bool = False  # the last claim came back full: more is probably due now
 
 
@@ -197,8 +196,6 @@ class Pipeline:
             outcome = future.result()
             if outcome is not None:
                 report.outcomes[outcome.status] += 1
-                if outcome.status == SENT:
-                    report.sent_ids.append(email.id)
         return left
 
     def _start(self, email: Email) -> Outcome | None:
