@@ -36,6 +36,7 @@ FULL = Sizes(
     naive_rows=40,
     table_sizes=(10_000, 100_000, 1_000_000),
     claim_samples=21,
+    backlog_rows=100_000,
     footprint_emails=10_000,
     idle_seconds=8.0,  # one hour of the worker's time, in time-lapse
 )
@@ -49,6 +50,7 @@ SMOKE = Sizes(
     naive_rows=3,
     table_sizes=(200, 400),
     claim_samples=3,
+    backlog_rows=500,
     footprint_emails=40,
     idle_seconds=1.0,
 )
@@ -71,10 +73,13 @@ def measure(sizes: Sizes) -> Figures:
     _progress(f"claim cost: tables of {', '.join(f'{n:,}' for n in sizes.table_sizes)} rows")
     with postgres.database() as dsn:
         claims = claim_cost.run(dsn, list(sizes.table_sizes), sizes.claim_samples)
+    _progress(f"claim cost: a backlog of {sizes.backlog_rows:,} due rows")
+    with postgres.database() as dsn:
+        waiting = claim_cost.backlog(dsn, sizes.backlog_rows, sizes.claim_samples)
     _progress(f"idle cost: {sizes.idle_seconds:g} s with the window open, then closed")
     with postgres.database() as dsn:
         quiet = idle.run(dsn, sizes.idle_seconds)
-    return Figures(sizes, this_machine(version), worker, naive, claims, foot, quiet)
+    return Figures(sizes, this_machine(version), worker, naive, claims, waiting, foot, quiet)
 
 
 def main(argv: list[str] | None = None) -> int:

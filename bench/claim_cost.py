@@ -1,4 +1,5 @@
-"""Figure 3: what one claim of 50 rows costs as the table grows with sent history.
+"""Figure 3: what one claim of 50 rows costs as the table grows with sent history,
+and what a paced claim costs behind a long backlog of due rows.
 
 The table holds `size` rows, all `sent` but the 50 due ones, and grows in
 place from one size to the next (the server builds the rows). Each sample is
@@ -6,7 +7,9 @@ one `PostgresStore.claim` call, timed from the caller's side, after which the
 50 rows are put back; the figure is the median. Two claims are measured: the
 plain one (pacing off) and the paced one (`DOMAIN_MIN_INTERVAL_SECONDS=210`,
 the rows spread over 50 sending domains, the clock moved on past the interval
-before each sample).
+before each sample). The backlog: a campaign launched at once and held back by
+pacing, `due_rows` due rows over the same 50 sending domains, each paced claim
+taking one row per domain.
 """
 
 from __future__ import annotations
@@ -36,6 +39,13 @@ class ClaimCost:
     paced_median_ms: float
 
 
+@dataclass(frozen=True)
+class Backlog:
+    due_rows: int
+    samples: int
+    paced_median_ms: float
+
+
 def run(dsn: str, sizes: list[int], samples: int) -> list[ClaimCost]:
     start = datetime.now(UTC)
     history = postgres.campaign(dsn, status="completed", name="Sent history")
@@ -57,6 +67,21 @@ def run(dsn: str, sizes: list[int], samples: int) -> list[ClaimCost]:
     finally:
         store.close()
     return results
+
+
+def backlog(dsn: str, due_rows: int, samples: int) -> Backlog:
+    start = datetime.now(UTC)
+    live = postgres.campaign(dsn, status="sending", name="Backlog", body_template="Hi")
+    postgres.rows(dsn, live, due_rows, start - timedelta(hours=1), domains=CLAIM)
+    postgres.execute(dsn, "vacuum")
+    postgres.execute(dsn, "checkpoint")
+    moments = (start + timedelta(seconds=(INTERVAL + 1) * n) for n in itertools.count(1))
+    store = PostgresStore(dsn)
+    try:
+        paced = _median_ms(dsn, store, moments, samples, Pacing(min_interval_seconds=INTERVAL))
+    finally:
+        store.close()
+    return Backlog(due_rows, samples, paced)
 
 
 def _median_ms(

@@ -66,6 +66,8 @@ def test_claims_are_timed_at_every_table_size(smoke: Smoke) -> None:
     sizes = [claim["table_rows"] for claim in figures["claims"]]
     assert sizes == list(figures["sizes"]["table_sizes"])
     assert all(c["plain_median_ms"] > 0 and c["paced_median_ms"] > 0 for c in figures["claims"])
+    assert figures["backlog"]["due_rows"] == figures["sizes"]["backlog_rows"]
+    assert figures["backlog"]["paced_median_ms"] > 0
 
 
 def test_the_embedded_worker_is_measured_by_the_kernel(smoke: Smoke) -> None:

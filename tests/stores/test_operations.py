@@ -454,7 +454,10 @@ def test_0003_applies_over_version_2_and_the_previous_workers_calls_keep_working
     seed.email(seed.campaign("sending"))
     seed.close()
 
-    assert [m.file for m in migrate.apply(pg_fresh_dsn)] == ["0003_operations.sql"]
+    assert [m.file for m in migrate.apply(pg_fresh_dsn)] == [
+        "0003_operations.sql",
+        "0004_paced_claim.sql",
+    ]
     before = run(pg_fresh_dsn, "schema_snapshot")
     with psycopg.connect(pg_fresh_dsn, autocommit=True) as conn:
         conn.execute(migrate.migrations()[2].text)  # applied again by hand: idempotent

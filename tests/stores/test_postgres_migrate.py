@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from campaign_runner import check, config, migrate
@@ -30,6 +31,7 @@ def test_migrate_applies_every_file_once_and_a_second_run_changes_nothing(
         "0001_schema.sql",
         "0002_functions.sql",
         "0003_operations.sql",
+        "0004_paced_claim.sql",
     ]
     assert second == []
     assert run(pg_fresh_dsn, "schema_snapshot") == before
@@ -72,7 +74,7 @@ def test_check_names_the_migration_behind_each_missing_part(
     assert check.main(cfg) == 1
 
     out = capsys.readouterr().out
-    assert "ok       schema: version 3\n" in out
+    assert "ok       schema: version 4\n" in out
     assert (
         "PROBLEM  schema: missing column email_queue.prompt_tokens, added by 0001_schema.sql" in out
     )
@@ -92,3 +94,18 @@ def test_check_passes_on_a_migrated_database(
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["ok"] * 4
     assert "reachable" in lines[0] and "sender: outbox" in lines[2] and "generator" in lines[3]
+
+
+def test_0004_applies_over_version_3_and_applied_again_by_hand_changes_nothing(
+    pg_fresh_dsn: str,
+) -> None:
+    with psycopg.connect(pg_fresh_dsn, autocommit=True) as conn:
+        for migration in migrate.migrations()[:3]:
+            conn.execute(migration.text)
+
+    assert [m.file for m in migrate.apply(pg_fresh_dsn)] == ["0004_paced_claim.sql"]
+    before = run(pg_fresh_dsn, "schema_snapshot")
+    with psycopg.connect(pg_fresh_dsn, autocommit=True) as conn:
+        conn.execute(migrate.migrations()[3].text)
+
+    assert run(pg_fresh_dsn, "schema_snapshot") == before
