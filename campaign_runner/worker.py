@@ -177,7 +177,7 @@ class Worker:
                                 "provider_message_id": outcome.provider_message_id,
                                 "error": outcome.error,
                             }
-                            for email, outcome in kept
+                            for email, outcome in self.pipeline.unrecorded()  # still kept
                         ],
                         advice="these rows stay processing and will fail as ambiguous when "
                         "their lease runs out; set them to these outcomes by hand",
