@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.sparkpost_server import FakeSparkPost
-from tests.fakes.tcp_proxy import DOWN, UP, TcpProxy
+from tests.fakes.tcp_proxy import DOWN, UP, Hold, TcpProxy
 
 from . import db
 from .conftest import EnvFor
@@ -71,6 +71,19 @@ def assert_every_row_sent_once(dsn: str, ids: list[str], sparkpost: FakeSparkPos
         assert row["provider_message_id"] == post.answer["results"]["id"]
 
 
+def sparkpost_accepts_then_postgres_goes(
+    worker: Worker, answer: Hold, postgres_proxy: TcpProxy, sparkpost_proxy: TcpProxy
+) -> str:
+    """Once SparkPost has accepted an email (`answer` held on its way back), Postgres
+    goes away, every connection cut and new ones refused; then the worker learns that
+    the email left, and cannot write it down. SparkPost's id for the email."""
+    assert answer.reached.wait(60), worker.log.tail()
+    transmission = answer.find(rb'"id": "(\d+)"').group(1).decode()
+    postgres_proxy.refuse()
+    sparkpost_proxy.release(answer)
+    return transmission
+
+
 def test_postgres_refusing_connections_mid_run(
     tmp_path: Path,
     queue_dsn: str,
@@ -90,12 +103,9 @@ def test_postgres_refusing_connections_mid_run(
     # The worst moment: SparkPost has accepted the third email, and the answer is on its way.
     answer = sparkpost_proxy.hold(b"HTTP/1.1 200", DOWN, skip=2)
     with forkserver.spawn(env, tmp_path) as worker:
-        assert answer.reached.wait(60), worker.log.tail()
-        transmission = answer.find(rb'"id": "(\d+)"').group(1).decode()
-
-        postgres_proxy.refuse()  # Postgres goes away: every connection cut, new ones refused
-        # The worker learns that the email left, and cannot write it down.
-        sparkpost_proxy.release(answer)
+        transmission = sparkpost_accepts_then_postgres_goes(
+            worker, answer, postgres_proxy, sparkpost_proxy
+        )
         last = backing_off(worker.log, "Postgres at", CAPPED_BACKOFFS)
         assert worker.alive
         postgres_proxy.restore()
@@ -168,9 +178,7 @@ def test_once_writes_a_sent_email_down_if_the_database_returns_before_it_must_ex
     env = env_for(SHUTDOWN_TIMEOUT_SECONDS="60", MAX_BACKOFF_SECONDS=str(CAP))
     answer = sparkpost_proxy.hold(b"HTTP/1.1 200", DOWN)
     with start_worker(env, tmp_path, "--once") as worker:
-        assert answer.reached.wait(60), worker.log.tail()
-        postgres_proxy.refuse()
-        sparkpost_proxy.release(answer)
+        sparkpost_accepts_then_postgres_goes(worker, answer, postgres_proxy, sparkpost_proxy)
         # A run of cron's would end here, leaving a sent email to turn ambiguous.
         worker.log.wait_for(lambda e: e["event"] == "recording_outcomes", timeout=60)
         assert worker.alive
@@ -196,9 +204,7 @@ def test_once_that_cannot_write_a_sent_email_down_exits_1_saying_what_was_sent(
     env = env_for(SHUTDOWN_TIMEOUT_SECONDS="2", MAX_BACKOFF_SECONDS=str(CAP))
     answer = sparkpost_proxy.hold(b"HTTP/1.1 200", DOWN)
     with start_worker(env, tmp_path, "--once") as worker:
-        assert answer.reached.wait(60), worker.log.tail()
-        postgres_proxy.refuse()
-        sparkpost_proxy.release(answer)
+        sparkpost_accepts_then_postgres_goes(worker, answer, postgres_proxy, sparkpost_proxy)
         assert worker.exited.wait(60), worker.log.tail()
     postgres_proxy.restore()
 
@@ -236,9 +242,7 @@ def test_a_worker_stopped_while_the_database_is_out_reports_the_outcomes_it_hold
     )
     answer = sparkpost_proxy.hold(b"HTTP/1.1 200", DOWN)
     with forkserver.spawn(env, tmp_path) as worker:
-        assert answer.reached.wait(60), worker.log.tail()
-        postgres_proxy.refuse()
-        sparkpost_proxy.release(answer)
+        sparkpost_accepts_then_postgres_goes(worker, answer, postgres_proxy, sparkpost_proxy)
         backing_off(worker.log, "Postgres at", 1)
         # Tried until just before SHUTDOWN_TIMEOUT_SECONDS ends the process, then reported.
         assert worker.stop() == 1, worker.log.tail()
