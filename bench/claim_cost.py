@@ -53,14 +53,13 @@ def run(dsn: str, sizes: list[int], samples: int) -> list[ClaimCost]:
     postgres.rows(dsn, live, CLAIM, start - timedelta(hours=1), domains=CLAIM)
     built = CLAIM
     store = PostgresStore(dsn)
-    moments = (start + timedelta(seconds=(INTERVAL + 1) * n) for n in itertools.count(1))
+    moments = _moments(start)
     results = []
     try:
         for size in sizes:
             postgres.rows(dsn, history, size - built, start, status="sent", first=built)
             built = size
-            postgres.execute(dsn, "vacuum")
-            postgres.execute(dsn, "checkpoint")
+            _settle(dsn)
             plain = _median_ms(dsn, store, moments, samples, Pacing())
             paced = _median_ms(dsn, store, moments, samples, Pacing(min_interval_seconds=INTERVAL))
             results.append(ClaimCost(size, samples, plain, paced))
@@ -73,15 +72,26 @@ def backlog(dsn: str, due_rows: int, samples: int) -> Backlog:
     start = datetime.now(UTC)
     live = postgres.campaign(dsn, status="sending", name="Backlog", body_template="Hi")
     postgres.rows(dsn, live, due_rows, start - timedelta(hours=1), domains=CLAIM)
-    postgres.execute(dsn, "vacuum")
-    postgres.execute(dsn, "checkpoint")
-    moments = (start + timedelta(seconds=(INTERVAL + 1) * n) for n in itertools.count(1))
+    _settle(dsn)
     store = PostgresStore(dsn)
     try:
-        paced = _median_ms(dsn, store, moments, samples, Pacing(min_interval_seconds=INTERVAL))
+        paced = _median_ms(
+            dsn, store, _moments(start), samples, Pacing(min_interval_seconds=INTERVAL)
+        )
     finally:
         store.close()
     return Backlog(due_rows, samples, paced)
+
+
+def _settle(dsn: str) -> None:
+    """After a bulk change: vacuumed and analysed, and its pages written out."""
+    postgres.execute(dsn, "vacuum")
+    postgres.execute(dsn, "checkpoint")
+
+
+def _moments(start: datetime) -> Iterator[datetime]:
+    """A pacing interval and a second apart, so every paced claim finds its domains free."""
+    return (start + timedelta(seconds=(INTERVAL + 1) * n) for n in itertools.count(1))
 
 
 def _median_ms(
