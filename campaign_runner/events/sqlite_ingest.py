@@ -24,14 +24,22 @@ _ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
 
 
 def install(db: sqlite3.Connection) -> None:
-    """The events' tables, indexes and columns, on a file that has the store's schema."""
+    """The events' tables, indexes and columns, on a file that has the store's schema.
+    Outside a transaction (executescript commits), as the store opens its file; the
+    columns are added under the write lock, so two processes add each once."""
     db.executescript(sql.read("sqlite/events_schema.sql"))
-    for statement in UPGRADES.values():
-        match = _ADD_COLUMN.search(statement)
-        assert match is not None, statement  # events_upgrades.sql holds only ADD COLUMNs
-        table, column = match.groups()
-        if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
-            db.execute(statement)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in UPGRADES.values():
+            match = _ADD_COLUMN.search(statement)
+            assert match is not None, statement  # events_upgrades.sql holds only ADD COLUMNs
+            table, column = match.groups()
+            if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+                db.execute(statement)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def claim_poll(db: sqlite3.Connection, poller: str, now: datetime, lease_seconds: int) -> dict:
