@@ -87,7 +87,31 @@ def _times(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class PostgresKit:
+class _AsStore:
+    """The poller's `EventsStore`, as the stores will offer it."""
+
+    def claim_events_poll(self: Kit, poller: str, now: datetime, lease_seconds: int) -> dict:
+        return self.claim(poller, now, lease_seconds)
+
+    def ingest_events(
+        self: Kit,
+        poller: str,
+        now: datetime,
+        lease_seconds: int,
+        records: list[dict[str, Any]],
+        window: Window,
+        next_path: str | None,
+    ) -> dict:
+        return self.ingest(poller, now, records, window, next_path, lease_seconds)
+
+    def release_events_poll(self: Kit, poller: str, now: datetime) -> bool:
+        return self.release(poller, now)
+
+    def settle_unseen_sends(self: Kit, grace_seconds: int, now: datetime) -> int:
+        return self.settle_unseen(grace_seconds, now)
+
+
+class PostgresKit(_AsStore):
     name = "postgres"
 
     def __init__(self, dsn: str) -> None:
@@ -181,7 +205,7 @@ class PostgresKit:
         ).fetchone()
 
 
-class SqliteKit:
+class SqliteKit(_AsStore):
     name = "sqlite"
 
     def __init__(self, path: Path) -> None:

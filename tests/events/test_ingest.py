@@ -3,37 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from campaign_runner import migrate
 from campaign_runner.events.records import page_records
 from campaign_runner.events.windows import Window
 from tests.fakes.sparkpost_events import event_time
 
-from .kits import Kit, PostgresKit, SqliteKit
+from .kits import Kit, SqliteKit
 
 T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 WINDOW = Window(T0 - timedelta(hours=1), T0 + timedelta(hours=6))
 NOW = T0 + timedelta(hours=7)
 AMBIGUOUS = "ambiguous: interrupted during send (worker w9 stopped after the send started)"
 _ids = iter(range(10**9, 2 * 10**9))
-
-
-@pytest.fixture(params=["postgres", "sqlite"])
-def kit(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kit]:
-    if request.param == "postgres":
-        dsn = request.getfixturevalue("pg_fresh_dsn")
-        migrate.apply(dsn)
-        made: PostgresKit | SqliteKit = PostgresKit(dsn)
-    else:
-        made = SqliteKit(tmp_path / "queue.db")
-    yield made
-    made.close()
 
 
 def raw(

@@ -27,8 +27,8 @@ Knobs for tests (all on `FakeSparkPost.events`):
 - `delay`: how long after it happened an event becomes visible (default 0);
 - `plan(address, *outcomes)`: what happens to mail to that address after injection;
 - `add(event)`: serve any raw event as it is (malformed, unknown type, foreign row);
-- `fail_next(*statuses)`: answer the next event requests with these (429 carries
-  `{"errors":[{"message":"Too many requests"}]}`);
+- `fail_next(*statuses)`: answer the next event requests with these, 200 being a
+  page as usual (429 carries `{"errors":[{"message":"Too many requests"}]}`);
 - `repeat_across_pages`: each next page starts with the previous page's last event;
 - `grant`: False answers 403, as a key without "Events Search: Read-Only" gets;
 - `requests`: every event request as received.
@@ -291,7 +291,7 @@ class EventLog:
             failure = self._failures.popleft() if self._failures else None
         if failure == 429:
             return 429, errors("Too many requests")
-        if failure is not None:
+        if failure is not None and failure != 200:
             return failure, errors(f"Could not proceed ({failure} error)")
         params = parse_qsl(parts.query, keep_blank_values=True)
         now = self.clock()
