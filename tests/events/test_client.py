@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,7 +29,9 @@ WINDOW = Window(START, START + timedelta(hours=3))
 
 
 @pytest.fixture
-def send(make_config: Callable[..., Config], sparkpost: FakeSparkPost) -> Callable[..., str]:
+def send(
+    make_config: Callable[..., Config], sparkpost: FakeSparkPost
+) -> Iterator[Callable[..., str]]:
     """Sends one message through the real sender; returns its email_id."""
     config = make_config(
         SENDER="sparkpost",
