@@ -17,6 +17,7 @@ from campaign_runner.config import Config
 from campaign_runner.errors import AmbiguousError
 from campaign_runner.events.client import EventsBusy, EventsClient
 from campaign_runner.events.poll import PollReport, poll_once
+from campaign_runner.events.windows import Window
 from campaign_runner.senders.sparkpost import SparkPostSender
 from tests.fakes.sparkpost_events import ManualClock, Outcome
 from tests.fakes.sparkpost_server import FakeSparkPost, Reply
@@ -184,3 +185,38 @@ def test_a_poll_cut_short_resumes_where_it_stopped_and_skips_nothing(
     assert resumed.read_to is not None and kit.position()["next_path"] is None
     resumed_from = sparkpost.events.requests[QUICK.attempts + 1].path
     assert resumed_from == cut["next_path"]  # not the window's first page again
+
+
+def test_a_cursor_sparkpost_no_longer_knows_reads_the_window_again_whole(
+    kit: Kit,
+    sparkpost: FakeSparkPost,
+    sender: SparkPostSender,
+    events: EventsClient,
+    clock: ManualClock,
+) -> None:
+    send_campaign(kit, sparkpost, sender, clock)
+    clock.advance(hours=4)
+    window = Window(clock() - timedelta(hours=5), clock() - timedelta(minutes=1))
+    kit.claim("w1", clock(), 300)
+    kit.ingest("w1", clock(), [], window, "/api/v1/events/message?cursor=stale")
+    kit.release("w1", clock())
+
+    report = poll(kit, events, clock)
+
+    assert sparkpost.events.requests[0].status == 400
+    assert len(kit.events()) == len(sparkpost.events.all_events())
+    assert report.read_to == window.end and kit.position()["next_path"] is None
+
+
+def test_a_read_position_older_than_retention_is_reported_as_events_lost(
+    kit: Kit, events: EventsClient, clock: ManualClock
+) -> None:
+    old = Window(clock() - timedelta(days=12), clock() - timedelta(days=11))
+    kit.claim("w1", clock(), 300)
+    kit.ingest("w1", clock(), [], old)
+    kit.release("w1", clock())
+
+    report = poll(kit, events, clock)
+
+    assert report.lost is not None and "never read" in report.lost
+    assert kit.position()["read_since"] > old.end  # the gap: no judging of sends inside it
