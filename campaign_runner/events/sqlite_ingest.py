@@ -79,6 +79,7 @@ def ingest(
         return {"lease_held": False, "holder": position["lease_holder"] if position else None}
     at = {"now": now.isoformat()}
     db.execute(Q["page_table"])
+    db.execute(Q["page_index"])  # the landing looks up each row's events
     db.execute(Q["page_clear"])  # a temp table: this connection's, and in its transaction
     db.execute(Q["page_fill"], {"events": json.dumps(records)})
     db.execute(Q["page_mark_ambiguous"])

@@ -42,6 +42,9 @@ CREATE TEMP TABLE IF NOT EXISTS events_page (
     ambiguous       INTEGER NOT NULL DEFAULT 0
 );
 
+-- name: page_index
+CREATE INDEX IF NOT EXISTS temp.events_page_row ON events_page (row_id);
+
 -- name: page_clear
 DELETE FROM temp.events_page;
 
