@@ -120,16 +120,12 @@ class Store(Protocol):
 
 
 class Generator(Protocol):
-    name: str
-
     def generate(self, email: Email) -> Content:
         """Content for a row whose body is empty. Raises the classes of `errors`."""
         ...
 
 
 class Sender(Protocol):
-    name: str
-
     def send(self, message: Message) -> str:
         """Deliver one message; returns the provider's message id. Raises `errors` classes."""
         ...

@@ -66,8 +66,6 @@ def _first_due(db: sqlite3.Connection, params: dict[str, Any], limit: int) -> li
 
 
 class SqliteStore:
-    name = "sqlite"
-
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
