@@ -6,6 +6,6 @@ FROM information_schema.columns c
 WHERE c.table_schema = 'public'
 GROUP BY c.table_name
 UNION ALL
-SELECT DISTINCT 'function', p.proname, NULL
+SELECT DISTINCT 'function', p.proname::text, NULL::jsonb
 FROM pg_proc p
 WHERE p.pronamespace = 'public'::regnamespace;
