@@ -78,9 +78,10 @@ def connect(dsn: str) -> psycopg.Connection[Any]:
 
 @cache
 def statement(call: Call) -> pgsql.Composed:
-    """`select cr_x(%(p_a)s::type, ...)`: the call, each value cast to its declared type."""
+    """`select cr_x(%(p_a)s::type, ...)`: the call, each value cast to its declared type.
+    The name stays unquoted, as a person would write it (it is a word of calls.sql)."""
     return pgsql.SQL("select {}({})").format(
-        pgsql.Identifier(call.function),
+        pgsql.SQL(call.function),
         pgsql.SQL(", ").join(
             pgsql.SQL("{}::{}").format(pgsql.Placeholder(name), pgsql.SQL(kind))
             for name, kind in call.parameters

@@ -162,14 +162,14 @@ class RpcTransport:
     def _openapi(self) -> dict[str, Any]:
         rest = self._client.postgrest
         answer = self._http.get(f"{rest.base_url}/", headers=dict(rest.headers))
-        if answer.is_error:
-            try:
-                error = answer.json()
-            except ValueError:
-                error = {"message": answer.text}
-            raise APIError(error if isinstance(error, dict) else {"message": str(error)})
-        described: dict[str, Any] = answer.json()
-        return described
+        try:
+            decoded = answer.json()
+        except ValueError:
+            decoded = None
+        if answer.is_error or not isinstance(decoded, dict):
+            error = decoded if isinstance(decoded, dict) else {}
+            raise APIError({"message": f"HTTP {answer.status_code} {answer.text[:200]}", **error})
+        return decoded
 
     def _repeated(self, what: str, request: Callable[[], T], row_scoped: bool = False) -> T:
         """The request's answer; every failure as one of `errors`."""
