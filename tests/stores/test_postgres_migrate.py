@@ -10,6 +10,7 @@ import pytest
 
 from campaign_runner import check, config, migrate
 from campaign_runner.ports import Pacing
+from campaign_runner.sql import schema
 from campaign_runner.stores.postgres import PostgresStore
 from tests.fixtures.embedded import embedded_env
 
@@ -35,7 +36,7 @@ def test_migrate_applies_every_file_once_and_a_second_run_changes_nothing(
     ]
     assert second == []
     assert run(pg_fresh_dsn, "schema_snapshot") == before
-    assert PostgresStore(pg_fresh_dsn).schema_version() == migrate.latest()
+    assert PostgresStore(pg_fresh_dsn).schema_version() == schema.latest()
 
 
 def test_migrate_keeps_a_frontends_tables_columns_and_rows(pg_fresh_dsn: str) -> None:
@@ -59,7 +60,7 @@ def test_the_supabase_cli_finds_the_same_files() -> None:
 
     assert link.is_symlink() and not Path(link.readlink()).is_absolute()
     assert link.resolve() == (ROOT / "campaign_runner" / "sql" / "migrations").resolve()
-    assert sorted(p.name for p in link.iterdir()) == [m.file for m in migrate.migrations()]
+    assert sorted(p.name for p in link.iterdir()) == [m.file for m in schema.migrations()]
 
 
 def test_check_names_the_migration_behind_each_missing_part(
@@ -100,12 +101,12 @@ def test_0004_applies_over_version_3_and_applied_again_by_hand_changes_nothing(
     pg_fresh_dsn: str,
 ) -> None:
     with psycopg.connect(pg_fresh_dsn, autocommit=True) as conn:
-        for migration in migrate.migrations()[:3]:
+        for migration in schema.migrations()[:3]:
             conn.execute(migration.text)
 
     assert [m.file for m in migrate.apply(pg_fresh_dsn)] == ["0004_paced_claim.sql"]
     before = run(pg_fresh_dsn, "schema_snapshot")
     with psycopg.connect(pg_fresh_dsn, autocommit=True) as conn:
-        conn.execute(migrate.migrations()[3].text)
+        conn.execute(schema.migrations()[3].text)
 
     assert run(pg_fresh_dsn, "schema_snapshot") == before

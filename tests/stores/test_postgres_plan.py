@@ -13,14 +13,15 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from campaign_runner import migrate, sql
+from campaign_runner import migrate
 from campaign_runner.ports import Pacing
+from campaign_runner.stores.functions import calls
+from campaign_runner.stores.postgres import statement as call_statement
 from tests.fixtures.postgres import Server
 
 from .kits import DUE, T0, statement
 from .postgres_kit import PostgresSeeder, run
 
-CALLS = sql.queries("postgres/calls.sql")
 TOTAL = 1_000_000
 QUEUED_PER_DOMAIN = 40
 DOMAINS = ("alpha.test", "beta.test", "gamma.test")
@@ -77,14 +78,14 @@ def claim_plans(dsn: str, pacing: Pacing) -> tuple[list[dict[str, Any]], list[st
         for _ in range(6):
             plans.clear()
             claimed = conn.execute(
-                CALLS["claim"],
+                call_statement(calls()["claim"]),
                 {
-                    "worker": "w",
-                    "limit": 25,
-                    "now": T0,
-                    "min_interval": pacing.min_interval_seconds,
-                    "daily_cap": pacing.daily_cap,
-                    "day_start": pacing.day_start,
+                    "p_worker": "w",
+                    "p_limit": 25,
+                    "p_now": T0,
+                    "p_min_interval_seconds": pacing.min_interval_seconds,
+                    "p_daily_cap": pacing.daily_cap,
+                    "p_day_start": pacing.day_start,
                 },
             ).fetchone()
             conn.rollback()
