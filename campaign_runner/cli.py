@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             return check.main(cfg)
         if args.command == "health":
             return _health(cfg)
+        if args.command in (None, "run"):
+            _refuse_what_it_cannot_do(cfg, dry_run=args.dry_run)
         store = open_store(cfg)
         try:
             if args.command == "status":
@@ -133,12 +135,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _run(cfg: Config, store: Store, *, once: bool, dry_run: bool) -> int:
-    # Only now, and only here: the commands that write no content and send nothing
-    # need neither a generator's key nor a sender's.
+def _refuse_what_it_cannot_do(cfg: Config, *, dry_run: bool) -> None:
+    """The loop and `--once` need a way to write content and to send; `--dry-run` writes
+    content and sends nothing. The other commands need neither, so never ask."""
     for problem in (cfg.content_problem(), None if dry_run else cfg.sending_problem()):
         if problem:
             raise ConfigError(problem)
+
+
+def _run(cfg: Config, store: Store, *, once: bool, dry_run: bool) -> int:
     pipeline = build_pipeline(cfg, store, dry_run=dry_run)
     try:
         if dry_run:

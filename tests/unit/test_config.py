@@ -253,3 +253,17 @@ def test_readme_and_env_example_list_every_setting() -> None:
     assert docs.readme(readme) == readme
     for setting in SETTINGS:
         assert f"| `{setting.name}` |" in readme
+
+
+def test_the_sending_guard_refuses_before_the_store_is_reached(tmp_path: Path) -> None:
+    """Nothing listens on port 1: reaching the store first would be exit 1, not this."""
+    result = run_cli("--once", env={"DATABASE_URL": "postgresql://u@127.0.0.1:1/q"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "campaign-runner: SPARKPOST_API_KEY is empty: the postgres store sends real campaigns; "
+        "set SPARKPOST_API_KEY, or SENDER=outbox to write .eml files on purpose"
+    ]
+    dry_run = run_cli(
+        "--dry-run", env={"DATABASE_URL": "postgresql://u@127.0.0.1:1/q"}, cwd=tmp_path
+    )
+    assert dry_run.returncode == 1 and "store unavailable" in dry_run.stderr  # no key asked
