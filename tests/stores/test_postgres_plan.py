@@ -18,7 +18,7 @@ from campaign_runner.ports import Pacing
 from tests.fixtures.postgres import Server
 
 from .kits import DUE, T0, statement
-from .postgres_kit import PostgresSeeder, run
+from .postgres_kit import PostgresSeeder, execute, run
 
 CALLS = sql.queries("postgres/calls.sql")
 TOTAL = 1_000_000
@@ -61,7 +61,7 @@ def big_queue(pg_server: Server) -> Iterator[str]:
                 status="queued",
                 scheduled_for=DUE,
             )
-        run(dsn, "analyze")
+        execute(dsn, "analyze email_queue")
         yield dsn
 
 
@@ -131,7 +131,7 @@ def due_backlog(pg_server: Server) -> Iterator[str]:
                 status="queued",
                 scheduled_for=DUE,
             )
-        run(dsn, "analyze")
+        execute(dsn, "analyze email_queue")
         yield dsn
 
 
