@@ -35,7 +35,18 @@ from .errors import (
     SystemicError,
     TransientError,
 )
-from .models import FAILED, QUEUED, SENT, Content, Email, Outcome
+from .models import (
+    AMBIGUOUS,
+    FAILED,
+    INTERRUPTED,
+    QUEUED,
+    SENT,
+    SYSTEM,
+    TRANSIENT,
+    Content,
+    Email,
+    Outcome,
+)
 from .ports import BounceGuard, Generator, Pacing, Sender, Store
 from .recipients import checked_recipient
 from .render import Renderer, personalize
@@ -238,10 +249,18 @@ class Pipeline:
         started = time.monotonic()
         send_started = False
         if self.stopping.is_set() or self._halt_reason:
-            outcome = Outcome(QUEUED, error="released: worker stopping", count_attempt=False)
+            outcome = Outcome(
+                QUEUED,
+                error="released: worker stopping",
+                count_attempt=False,
+                failure_kind=INTERRUPTED if self.stopping.is_set() else SYSTEM,
+            )
         elif email.sending_domain in self._halted_domains:
             outcome = Outcome(
-                QUEUED, error=f"released: {email.sending_domain} halted", count_attempt=False
+                QUEUED,
+                error=f"released: {email.sending_domain} halted",
+                count_attempt=False,
+                failure_kind=SYSTEM,
             )
         else:
             try:
@@ -268,25 +287,39 @@ class Pipeline:
         return self.generator.generate(email)
 
     def _outcome_for(self, email: Email, exc: Exception, send_started: bool) -> Outcome:
-        if isinstance(exc, RecipientRejected):  # the bounce guard counts this prefix
-            return Outcome(FAILED, error=f"rejected: {exc}")
+        # The error text keeps the prefixes people know; the kind is what code reads.
+        if isinstance(exc, RecipientRejected):
+            return Outcome(FAILED, error=f"rejected: {exc}", failure_kind=exc.kind)
         if isinstance(exc, RowError):
-            return Outcome(FAILED, error=str(exc))
+            return Outcome(FAILED, error=str(exc), failure_kind=exc.kind)
         if isinstance(exc, AmbiguousError):
-            return Outcome(FAILED, error=f"ambiguous: {exc}")
+            return Outcome(FAILED, error=f"ambiguous: {exc}", failure_kind=AMBIGUOUS)
         if isinstance(exc, SystemicError):
             self._halt(str(exc), exc.sending_domain)
-            return Outcome(QUEUED, error=f"system: {exc}", count_attempt=False)
+            return Outcome(
+                QUEUED, error=f"system: {exc}", count_attempt=False, failure_kind=SYSTEM
+            )
         if send_started and not isinstance(exc, TransientError):
             # An unexpected error once the message may have left: never guess.
-            return Outcome(FAILED, error=f"ambiguous: {type(exc).__name__}: {exc}")
+            return Outcome(
+                FAILED, error=f"ambiguous: {type(exc).__name__}: {exc}", failure_kind=AMBIGUOUS
+            )
         # Transient, or unexpected before anything left: retry while attempts remain, so a
         # bug cannot burn through the queue and a poison row still ends with its reason.
         reason = str(exc) if isinstance(exc, TransientError) else f"{type(exc).__name__}: {exc}"
         if email.attempts >= self.config.max_attempts:
-            return Outcome(FAILED, error=f"gave up after {email.attempts} attempts: {reason}")
+            return Outcome(
+                FAILED,
+                error=f"gave up after {email.attempts} attempts: {reason}",
+                failure_kind=TRANSIENT,
+            )
         delay = self.config.retry_delay_seconds * 2 ** max(email.attempts - 1, 0)
-        return Outcome(QUEUED, error=reason, retry_at=self.clock() + timedelta(seconds=delay))
+        return Outcome(
+            QUEUED,
+            error=reason,
+            retry_at=self.clock() + timedelta(seconds=delay),
+            failure_kind=TRANSIENT,
+        )
 
     def _halt(self, reason: str, sending_domain: str | None = None) -> None:
         with self._halt_lock:

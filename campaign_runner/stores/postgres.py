@@ -33,6 +33,7 @@ from ..errors import LeaseLost, RowError, StoreUnavailable
 from ..models import QUEUED, Content, Email, Outcome
 from ..ports import (
     GUARD_OFF,
+    UNPACED,
     BounceGuard,
     CampaignStatus,
     FailedRows,
@@ -115,8 +116,18 @@ class PostgresStore:
         )
         return [email_from_row(row) for row in rows]
 
-    def peek_due(self, limit: int, now: datetime) -> list[Email]:
-        return [email_from_row(row) for row in self._call("peek_due", {"limit": limit, "now": now})]
+    def peek_due(self, limit: int, now: datetime, pacing: Pacing = UNPACED) -> list[Email]:
+        rows = self._call(
+            "peek_due",
+            {
+                "limit": limit,
+                "now": now,
+                "min_interval": pacing.min_interval_seconds,
+                "daily_cap": pacing.daily_cap,
+                "day_start": pacing.day_start,
+            },
+        )
+        return [email_from_row(row) for row in rows]
 
     def start_send(self, email: Email, worker_id: str, content: Content, now: datetime) -> None:
         started = self._call(
@@ -146,6 +157,7 @@ class PostgresStore:
                     "now": now,
                     "status": outcome.status,
                     "error": outcome.error,
+                    "failure_kind": outcome.failure_kind,
                     "provider_message_id": outcome.provider_message_id,
                     "retry_at": outcome.retry_at,
                     "give_back": outcome.status == QUEUED and not outcome.count_attempt,
@@ -171,8 +183,17 @@ class PostgresStore:
         )
         return [reports.paused_campaign(row) for row in paused]
 
-    def status(self, now: datetime) -> list[CampaignStatus]:
-        return [reports.campaign_status(row) for row in self._call("status", {"now": now})]
+    def status(self, now: datetime, pacing: Pacing = UNPACED) -> list[CampaignStatus]:
+        rows = self._call(
+            "status",
+            {
+                "now": now,
+                "min_interval": pacing.min_interval_seconds,
+                "daily_cap": pacing.daily_cap,
+                "day_start": pacing.day_start,
+            },
+        )
+        return [reports.campaign_status(row) for row in rows]
 
     def failed_rows(self, campaign_id: str) -> FailedRows:
         return reports.failed_rows(self._call("failed_rows", {"campaign_id": campaign_id}))

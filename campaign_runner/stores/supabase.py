@@ -55,6 +55,7 @@ from ..migrate import manifest
 from ..models import QUEUED, Content, Email, Outcome
 from ..ports import (
     GUARD_OFF,
+    UNPACED,
     BounceGuard,
     CampaignStatus,
     FailedRows,
@@ -155,8 +156,17 @@ class SupabaseStore:
         )
         return [email_from_row(row) for row in rows or []]
 
-    def peek_due(self, limit: int, now: datetime) -> list[Email]:
-        rows = self._rpc("cr_peek_due", {"p_limit": limit, "p_now": _iso(now)})
+    def peek_due(self, limit: int, now: datetime, pacing: Pacing = UNPACED) -> list[Email]:
+        rows = self._rpc(
+            "cr_peek_due_v2",
+            {
+                "p_limit": limit,
+                "p_now": _iso(now),
+                "p_min_interval_seconds": pacing.min_interval_seconds,
+                "p_daily_cap": pacing.daily_cap,
+                "p_day_start": _iso(pacing.day_start),
+            },
+        )
         return [email_from_row(row) for row in rows or []]
 
     def start_send(self, email: Email, worker_id: str, content: Content, now: datetime) -> None:
@@ -179,13 +189,14 @@ class SupabaseStore:
 
     def finish(self, email: Email, worker_id: str, outcome: Outcome, now: datetime) -> bool:
         recorded = self._rpc(
-            "cr_finish",
+            "cr_finish_v2",
             {
                 "p_id": email.id,
                 "p_worker": worker_id,
                 "p_now": _iso(now),
                 "p_status": outcome.status,
                 "p_error": outcome.error,
+                "p_failure_kind": outcome.failure_kind,
                 "p_provider_message_id": outcome.provider_message_id,
                 "p_retry_at": _iso(outcome.retry_at),
                 "p_give_back": outcome.status == QUEUED and not outcome.count_attempt,
@@ -215,8 +226,16 @@ class SupabaseStore:
         )
         return [reports.paused_campaign(row) for row in paused or []]
 
-    def status(self, now: datetime) -> list[CampaignStatus]:
-        rows = self._rpc("cr_campaign_status", {"p_now": _iso(now)})
+    def status(self, now: datetime, pacing: Pacing = UNPACED) -> list[CampaignStatus]:
+        rows = self._rpc(
+            "cr_campaign_status_v2",
+            {
+                "p_now": _iso(now),
+                "p_min_interval_seconds": pacing.min_interval_seconds,
+                "p_daily_cap": pacing.daily_cap,
+                "p_day_start": _iso(pacing.day_start),
+            },
+        )
         return [reports.campaign_status(row) for row in rows or []]
 
     def failed_rows(self, campaign_id: str) -> FailedRows:

@@ -1,5 +1,5 @@
 -- The postgres store's calls of the SQL functions in ../migrations (see
--- 0002_functions.sql and 0003_operations.sql). The casts pick each function's exact signature whatever
+-- 0002_functions.sql to 0005_failure_kinds.sql). The casts pick each function's exact signature whatever
 -- type psycopg gives a Python value.
 
 -- name: claim
@@ -7,7 +7,8 @@ select cr_claim(%(worker)s::text, %(limit)s::int, %(now)s::timestamptz,
                 %(min_interval)s::int, %(daily_cap)s::int, %(day_start)s::timestamptz);
 
 -- name: peek_due
-select cr_peek_due(%(limit)s::int, %(now)s::timestamptz);
+select cr_peek_due_v2(%(limit)s::int, %(now)s::timestamptz, %(min_interval)s::int,
+                      %(daily_cap)s::int, %(day_start)s::timestamptz);
 
 -- name: start_send
 select cr_start_send(%(id)s::uuid, %(worker)s::text, %(now)s::timestamptz,
@@ -15,9 +16,9 @@ select cr_start_send(%(id)s::uuid, %(worker)s::text, %(now)s::timestamptz,
                      %(prompt_tokens)s::int, %(completion_tokens)s::int);
 
 -- name: finish
-select cr_finish(%(id)s::uuid, %(worker)s::text, %(now)s::timestamptz, %(status)s::text,
-                 %(error)s::text, %(provider_message_id)s::text, %(retry_at)s::timestamptz,
-                 %(give_back)s::boolean);
+select cr_finish_v2(%(id)s::uuid, %(worker)s::text, %(now)s::timestamptz, %(status)s::text,
+                    %(error)s::text, %(failure_kind)s::text, %(provider_message_id)s::text,
+                    %(retry_at)s::timestamptz, %(give_back)s::boolean);
 
 -- name: recover_stale
 select cr_recover_stale(%(cutoff)s::timestamptz, %(max_attempts)s::int, %(now)s::timestamptz);
@@ -26,7 +27,8 @@ select cr_recover_stale(%(cutoff)s::timestamptz, %(max_attempts)s::int, %(now)s:
 select cr_roll_up_guarded(%(now)s::timestamptz, %(pause_rate)s::float8, %(min_sends)s::int);
 
 -- name: status
-select cr_campaign_status(%(now)s::timestamptz);
+select cr_campaign_status_v2(%(now)s::timestamptz, %(min_interval)s::int, %(daily_cap)s::int,
+                             %(day_start)s::timestamptz);
 
 -- name: failed_rows
 select cr_failed_rows(%(campaign_id)s::text);
