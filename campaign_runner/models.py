@@ -28,8 +28,17 @@ TRANSIENT = "transient"  # may work later: retried, or attempts used up
 SYSTEM = "system"  # the system, not the row: put back, attempt given back
 INTERRUPTED = "interrupted"  # a worker stopped or died before sending it
 FAILURE_KINDS = frozenset(
-    {REJECTED, AMBIGUOUS, INVALID, SUPPRESSED, CONTENT, CAMPAIGN_GONE, TRANSIENT, SYSTEM,
-     INTERRUPTED}
+    {
+        REJECTED,
+        AMBIGUOUS,
+        INVALID,
+        SUPPRESSED,
+        CONTENT,
+        CAMPAIGN_GONE,
+        TRANSIENT,
+        SYSTEM,
+        INTERRUPTED,
+    }
 )
 
 

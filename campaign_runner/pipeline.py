@@ -70,6 +70,18 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def pacing_for(config: Config, now: datetime) -> Pacing:
+    """The configured pacing, with the cap's day starting at local midnight."""
+    local_midnight = now.astimezone(config.timezone).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    return Pacing(
+        min_interval_seconds=config.domain_min_interval_seconds,
+        daily_cap=config.domain_daily_cap,
+        day_start=local_midnight.astimezone(UTC),
+    )
+
+
 @dataclass
 class CycleReport:
     claimed: int = 0
@@ -216,19 +228,14 @@ class Pipeline:
         return self._process(email)
 
     def pacing(self, now: datetime) -> Pacing:
-        local_midnight = now.astimezone(self.config.timezone).replace(
-            hour=0, minute=0, second=0, microsecond=0
-        )
-        return Pacing(
-            min_interval_seconds=self.config.domain_min_interval_seconds,
-            daily_cap=self.config.domain_daily_cap,
-            day_start=local_midnight.astimezone(UTC),
-        )
+        return pacing_for(self.config, now)
 
-    def dry_run(self) -> list[tuple[Email, str]]:
+    def dry_run(self, pacing: Pacing | None = None) -> list[tuple[Email, str]]:
         """Render what the next claim would take; nothing is sent and no row changes."""
         results = []
-        for email in self.store.peek_due(self.config.batch_size, self.clock()):
+        now = self.clock()
+        pacing = self.pacing(now) if pacing is None else pacing
+        for email in self.store.peek_due(self.config.batch_size, now, pacing):
             try:
                 checked_recipient(email)
                 message = self.renderer.render(email, self._content(email))
@@ -296,9 +303,7 @@ class Pipeline:
             return Outcome(FAILED, error=f"ambiguous: {exc}", failure_kind=AMBIGUOUS)
         if isinstance(exc, SystemicError):
             self._halt(str(exc), exc.sending_domain)
-            return Outcome(
-                QUEUED, error=f"system: {exc}", count_attempt=False, failure_kind=SYSTEM
-            )
+            return Outcome(QUEUED, error=f"system: {exc}", count_attempt=False, failure_kind=SYSTEM)
         if send_started and not isinstance(exc, TransientError):
             # An unexpected error once the message may have left: never guess.
             return Outcome(

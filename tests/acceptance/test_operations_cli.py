@@ -53,6 +53,10 @@ def client(store: SqliteStore, name: str, **params: Any) -> None:
     db.close()
 
 
+# The failure_kind the worker writes beside each error these tests plant.
+KIND_OF = {AMBIGUOUS: "ambiguous"}
+
+
 def plant_failed(
     store: SqliteStore, campaign_id: str, error: str, to_email: str, failed_at: datetime
 ) -> str:
@@ -71,6 +75,7 @@ def plant_failed(
         scheduled_for=due(3600),
         attempts=3,
         error=error,
+        failure_kind=KIND_OF.get(error, "transient" if error.startswith("gave up") else "content"),
         updated_at=failed_at.isoformat(),
     )
     return email_id
@@ -137,11 +142,15 @@ def test_paused_then_resumed_then_cancelled_in_flight_and_status_shows_the_rest(
         "last_error",
         "last_error_at",
         "paused_reason",
+        "waiting",
+        "failed_by_kind",
     }
     assert (shown["campaign_id"], shown["campaign_name"]) == (camp["id"], "Spring")
     assert shown["campaign_status"] == "cancelled"
     assert shown["rows"] == {"staged": 0, "queued": 3, "processing": 0, "sent": 4, "failed": 0}
-    assert (shown["due_now"], shown["next_scheduled_for"], shown["last_error"]) == (3, None, None)
+    # A cancelled campaign's rows are not due: they say why they wait.
+    assert (shown["due_now"], shown["next_scheduled_for"], shown["last_error"]) == (0, None, None)
+    assert shown["waiting"] == {"campaign_cancelled": {"rows": 3, "until": None}}
 
 
 def test_status_as_a_table_for_people(
@@ -179,6 +188,7 @@ def test_status_as_a_table_for_people(
         camp["id"],
     ]
     assert [d.strip() for d in details] == [
+        f"1 row scheduled later, the first at {later:%Y-%m-%d %H:%M:%S} UTC",
         "1 row failed ambiguously (may have been delivered; "
         "see docs/reliability.md before retrying them)",
         f"last error (2026-11-20 09:30:00 UTC): {AMBIGUOUS}",
