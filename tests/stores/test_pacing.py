@@ -268,5 +268,5 @@ def test_a_slot_given_back_returns_the_domain_to_its_claim_before_not_to_never(k
     paced = Pacing(min_interval_seconds=INTERVAL, day_start=TODAY)
     assert kit.store.claim(WORKER, 5, T0 + timedelta(seconds=2), paced) == []
     assert [e.id for e in kit.store.claim(WORKER, 5, T0 + timedelta(seconds=INTERVAL), paced)] == [
-        ids[1]
+        ids[2]
     ]
