@@ -82,9 +82,10 @@ def judged(
             if due_now > suppressed:
                 waiting["window_closed"] = Waiting(due_now - suppressed, closed_until)
             due_now = 0
-            paced = waiting.get("domain_paced")
-            if paced is not None and paced.until is not None and paced.until < closed_until:
-                waiting["domain_paced"] = replace(paced, until=closed_until)
+            for reason in ("domain_paced", "daily_cap"):  # they wait for the window too
+                group = waiting.get(reason)
+                if group is not None and group.until is not None and group.until < closed_until:
+                    waiting[reason] = replace(group, until=closed_until)
         shown.append(replace(campaign, due_now=due_now, waiting=waiting))
     return shown
 
@@ -99,16 +100,19 @@ def _waiting_order(reason: str) -> tuple[int, str]:
 def describe_waiting(reason: str, group: Waiting) -> str:
     """One line for a person: how many rows, why, until when."""
     rows = _plural(group.rows)
+    wait = "waits" if group.rows == 1 else "wait"
     until = f" {_shown(group.until)} UTC" if group.until else " further notice"
     if reason == "window_closed":
-        return f"{rows} wait for the sending window, closed until{until}"
+        return f"{rows} {wait} for the sending window, closed until{until}"
     if reason == "domain_paced":
         return (
-            f"{rows} wait for their sending domain's pacing (DOMAIN_MIN_INTERVAL_SECONDS),"
+            f"{rows} {wait} for their sending domain's pacing (DOMAIN_MIN_INTERVAL_SECONDS),"
             f" the next until{until}"
         )
     if reason == "daily_cap":
-        return f"{rows} wait: their sending domain reached DOMAIN_DAILY_CAP for today, until{until}"
+        return (
+            f"{rows} {wait}: their sending domain reached DOMAIN_DAILY_CAP for today, until{until}"
+        )
     if reason == "scheduled":
         return f"{rows} scheduled later, the first at{until}"
     if reason == "suppressed":
@@ -116,8 +120,8 @@ def describe_waiting(reason: str, group: Waiting) -> str:
     if reason.startswith("campaign_"):
         status = reason.removeprefix("campaign_")
         wanted = " or ".join(CLAIMABLE_CAMPAIGN_STATUSES)
-        return f"{rows} wait for the campaign, which is {status} (sent once it is {wanted})"
-    return f"{rows} wait: {reason}"
+        return f"{rows} {wait} for the campaign, which is {status} (sent once it is {wanted})"
+    return f"{rows} {wait}: {reason}"
 
 
 # -- status ---------------------------------------------------------------------

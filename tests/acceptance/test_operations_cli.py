@@ -389,9 +389,9 @@ def test_dry_run_renders_what_a_claim_takes_and_says_why_it_skips_the_rest(
     assert rendered.startswith(f"{first['id']}  ana@example.org  would send 'Hello Ana'")
     assert skipped == "Skipped:"
     assert [r.split(", the next until")[0] for r in reasons] == [
-        "  Held: 1 row wait for the campaign, which is paused (sent once it is scheduled or "
+        "  Held: 1 row waits for the campaign, which is paused (sent once it is scheduled or "
         "sending)",
-        "  Spring: 1 row wait for their sending domain's pacing (DOMAIN_MIN_INTERVAL_SECONDS)",
+        "  Spring: 1 row waits for their sending domain's pacing (DOMAIN_MIN_INTERVAL_SECONDS)",
         f"  Spring: 1 row scheduled later, the first at {later:%Y-%m-%d %H:%M:%S} UTC",
     ]
     assert [r["status"] for r in store.campaign_rows(spring["id"])] == ["queued"] * 3
