@@ -209,11 +209,10 @@ class SqliteStore:
 
     def recover_stale(self, lease_seconds: int, max_attempts: int, now: datetime) -> Counter[str]:
         cutoff = now - timedelta(seconds=lease_seconds)
+        params = {"cutoff": _iso(cutoff), "now": _iso(now), "max_attempts": max_attempts}
         with self._transaction() as db:
-            rows = db.execute(
-                Q["recover_stale"],
-                {"cutoff": _iso(cutoff), "now": _iso(now), "max_attempts": max_attempts},
-            ).fetchall()
+            db.execute(Q["give_back_stale_pacing"], params)
+            rows = db.execute(Q["recover_stale"], params).fetchall()
         return Counter(row[0] for row in rows)
 
     def roll_up(self, now: datetime, guard: BounceGuard = GUARD_OFF) -> list[PausedCampaign]:

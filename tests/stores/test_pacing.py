@@ -270,3 +270,21 @@ def test_a_slot_given_back_returns_the_domain_to_its_claim_before_not_to_never(k
     assert [e.id for e in kit.store.claim(WORKER, 5, T0 + timedelta(seconds=INTERVAL), paced)] == [
         ids[2]
     ]
+
+
+def test_a_row_recovered_before_its_send_started_gives_back_its_unit_of_the_day(
+    kit: Kit,
+) -> None:
+    one_domain(kit, 3)
+    pacing = Pacing(daily_cap=2, day_start=TODAY)
+    died_before, died_during = kit.store.claim("dead-worker", 5, T0, pacing)
+    kit.store.start_send(died_during, "dead-worker", Content("s", "b"), T0)
+
+    assert kit.store.recover_stale(60, 3, T0 + timedelta(minutes=5)) == Counter(
+        {"queued": 1, "failed": 1}
+    )
+
+    # One unit back: the row that never left; the one that may have left keeps its own.
+    later = T0 + timedelta(minutes=6)
+    assert [e.id for e in kit.store.claim(WORKER, 5, later, pacing)] == [died_before.id]
+    assert kit.store.claim(WORKER, 5, later, pacing) == []

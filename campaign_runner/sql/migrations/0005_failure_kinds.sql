@@ -133,7 +133,8 @@ as $$
                         p_retry_at, p_give_back)
 $$;
 
--- As 0002's, with the kind beside each error.
+-- As 0002's, with the kind beside each error; a row recovered before its send started
+-- gives back its unit of the day its domain is on, if it was claimed on that day.
 create or replace function cr_recover_stale(
     p_cutoff timestamptz,
     p_max_attempts int,
@@ -143,10 +144,19 @@ language sql
 set search_path = public, pg_temp
 as $$
     with stale as (
-        select id from email_queue
+        select id, cr_sending_domain(from_email) as domain, locked_at,
+               send_started_at is null as unsent
+        from email_queue
         where status = 'processing' and locked_at < p_cutoff
         order by id
         for update skip locked
+    ),
+    given_back as (
+        update domain_pacing p
+        set day_count = greatest(p.day_count - (select count(*) from stale s
+                                                where s.unsent and s.domain = p.domain
+                                                  and s.locked_at >= p.day_start), 0)
+        where p.domain in (select s.domain from stale s where s.unsent)
     ),
     recovered as (
         update email_queue q

@@ -110,6 +110,18 @@ SET day_count = CASE WHEN julianday(day_start) <= julianday(:locked_at)
                            ELSE last_claimed_at END
 WHERE domain = :domain;
 
+-- name: give_back_stale_pacing
+-- Before recover_stale, in its transaction: each row it will queue or fail that had
+-- not started sending gives back its unit of the day its domain is on, if it was
+-- claimed on that day (as cr_recover_stale).
+UPDATE domain_pacing
+SET day_count = max(day_count - (
+        SELECT count(*) FROM email_queue q
+        WHERE q.status = 'processing' AND julianday(q.locked_at) < julianday(:cutoff)
+          AND q.send_started_at IS NULL
+          AND lower(substr(q.from_email, instr(q.from_email, '@') + 1)) = domain_pacing.domain
+          AND julianday(q.locked_at) >= julianday(domain_pacing.day_start)), 0);
+
 -- name: recover_stale
 -- A lease that ran out belongs to a worker that died. Before send_started_at
 -- nothing left, so the row is queued again (unless it has used up its
