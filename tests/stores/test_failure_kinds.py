@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from campaign_runner import migrate, sql
 from campaign_runner.models import FAILED, QUEUED, TRANSIENT, Outcome
 from campaign_runner.ports import BounceGuard, Pacing
+from campaign_runner.sql import schema
 from campaign_runner.stores.postgres import PostgresStore
 from campaign_runner.stores.sqlite import SqliteStore
 
@@ -136,7 +137,7 @@ def test_0005_fills_the_kinds_and_the_previous_workers_finish_still_writes_one(
     pg_fresh_dsn: str,
 ) -> None:
     with psycopg.connect(pg_fresh_dsn, autocommit=True) as conn:
-        for migration in migrate.migrations()[:4]:
+        for migration in schema.migrations()[:4]:
             conn.execute(migration.text)
     seed = PostgresSeeder(pg_fresh_dsn)
     campaign = seed.campaign("sending")
