@@ -35,7 +35,18 @@ from .errors import (
     SystemicError,
     TransientError,
 )
-from .models import FAILED, QUEUED, SENT, Content, Email, Outcome
+from .models import (
+    AMBIGUOUS,
+    FAILED,
+    INTERRUPTED,
+    QUEUED,
+    SENT,
+    SYSTEM,
+    TRANSIENT,
+    Content,
+    Email,
+    Outcome,
+)
 from .ports import BounceGuard, Generator, Pacing, Sender, Store
 from .recipients import checked_recipient
 from .render import Renderer, personalize
@@ -57,6 +68,18 @@ def leave_stop_signals_to_main_thread() -> None:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def pacing_for(config: Config, now: datetime) -> Pacing:
+    """The configured pacing, with the cap's day starting at local midnight."""
+    local_midnight = now.astimezone(config.timezone).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    return Pacing(
+        min_interval_seconds=config.domain_min_interval_seconds,
+        daily_cap=config.domain_daily_cap,
+        day_start=local_midnight.astimezone(UTC),
+    )
 
 
 @dataclass
@@ -98,8 +121,8 @@ class Pipeline:
         self._unstarted = 0  # rows handed to the pool that no thread has picked up yet
         self._started = threading.Condition()
         # Outcomes the database was down for, by email id: written first thing next cycle.
-        self._unrecorded: dict[str, tuple[Email, Outcome, float]] = {}
-        self._unrecorded_lock = threading.Lock()
+        self._pending: dict[str, tuple[Email, Outcome, float]] = {}
+        self._pending_lock = threading.Lock()
 
     # -- a cycle ------------------------------------------------------------
 
@@ -112,30 +135,20 @@ class Pipeline:
         """Claim one batch and process it. With `more`, a full batch is followed by the
         next claim as soon as every claimed row has started, for as long as `more()`
         allows: the threads then never sit idle waiting for a batch's slowest email.
-        `recover=False` skips the look for expired leases (the worker paces it)."""
+        `recover=False` skips the look for expired leases (the worker's timed duty
+        `recover()` does it instead)."""
         started = time.monotonic()
         report = CycleReport()
         self._halt_reason = None
         self._halted_domains = set()
-        recorded_late = self.record_unrecorded()
+        written_late = self.write_pending_outcomes()
         now = self.clock()
         if recover:
-            report.recovered = self.store.recover_stale(
-                self.config.lease_seconds, self.config.max_attempts, now
-            )
-        if report.recovered:
-            log.warning("recovered_stale_rows", **report.recovered)
+            report.recovered = self._recover_stale(now)
         if not self.stopping.is_set():
             self._tally(self._claim_and_start(now, pacing, more, report), report, wait=True)
-        if report.claimed or report.recovered or recorded_late:
-            for paused in self.store.roll_up(self.clock(), self.guard):
-                log.error(
-                    "campaign_paused",
-                    campaign_id=paused.campaign_id,
-                    campaign_name=paused.campaign_name,
-                    reason=paused.reason,
-                    bounce_pause_rate=self.guard.pause_rate,
-                )
+        if report.claimed or report.recovered or written_late:
+            self._roll_up()
         report.systemic = self._halt_reason
         report.duration_ms = int((time.monotonic() - started) * 1000)
         log.info(
@@ -149,6 +162,34 @@ class Pipeline:
             **({"halted": report.systemic} if report.systemic else {}),
         )
         return report
+
+    def recover(self) -> Counter[str]:
+        """Settle the rows whose lease ran out, between cycles (a timed duty of the
+        worker). This worker's pending outcomes go first: once their own lease ran out,
+        recovery would take an email known to be sent for an ambiguous one."""
+        written = self.write_pending_outcomes()
+        recovered = self._recover_stale(self.clock())
+        if recovered or written:
+            self._roll_up()
+        return recovered
+
+    def _recover_stale(self, now: datetime) -> Counter[str]:
+        recovered = self.store.recover_stale(
+            self.config.lease_seconds, self.config.max_attempts, now
+        )
+        if recovered:
+            log.warning("recovered_stale_rows", **recovered)
+        return recovered
+
+    def _roll_up(self) -> None:
+        for paused in self.store.roll_up(self.clock(), self.guard):
+            log.error(
+                "campaign_paused",
+                campaign_id=paused.campaign_id,
+                campaign_name=paused.campaign_name,
+                reason=paused.reason,
+                bounce_pause_rate=self.guard.pause_rate,
+            )
 
     def _claim_and_start(
         self,
@@ -205,19 +246,14 @@ class Pipeline:
         return self._process(email)
 
     def pacing(self, now: datetime) -> Pacing:
-        local_midnight = now.astimezone(self.config.timezone).replace(
-            hour=0, minute=0, second=0, microsecond=0
-        )
-        return Pacing(
-            min_interval_seconds=self.config.domain_min_interval_seconds,
-            daily_cap=self.config.domain_daily_cap,
-            day_start=local_midnight.astimezone(UTC),
-        )
+        return pacing_for(self.config, now)
 
-    def dry_run(self) -> list[tuple[Email, str]]:
+    def dry_run(self, pacing: Pacing | None = None) -> list[tuple[Email, str]]:
         """Render what the next claim would take; nothing is sent and no row changes."""
         results = []
-        for email in self.store.peek_due(self.config.batch_size, self.clock()):
+        now = self.clock()
+        pacing = self.pacing(now) if pacing is None else pacing
+        for email in self.store.peek_due(self.config.batch_size, now, pacing):
             try:
                 checked_recipient(email)
                 message = self.renderer.render(email, self._content(email))
@@ -238,10 +274,18 @@ class Pipeline:
         started = time.monotonic()
         send_started = False
         if self.stopping.is_set() or self._halt_reason:
-            outcome = Outcome(QUEUED, error="released: worker stopping", count_attempt=False)
+            outcome = Outcome(
+                QUEUED,
+                error="released: worker stopping",
+                count_attempt=False,
+                failure_kind=INTERRUPTED if self.stopping.is_set() else SYSTEM,
+            )
         elif email.sending_domain in self._halted_domains:
             outcome = Outcome(
-                QUEUED, error=f"released: {email.sending_domain} halted", count_attempt=False
+                QUEUED,
+                error=f"released: {email.sending_domain} halted",
+                count_attempt=False,
+                failure_kind=SYSTEM,
             )
         else:
             try:
@@ -257,7 +301,7 @@ class Pipeline:
                 return None
             except Exception as exc:  # every failure becomes an outcome; see _outcome_for
                 outcome = self._outcome_for(email, exc, send_started)
-        return self._finish(email, outcome, started)
+        return self._settle(email, outcome, started)
 
     def _content(self, email: Email) -> Content:
         if (email.body or "").strip():
@@ -268,25 +312,37 @@ class Pipeline:
         return self.generator.generate(email)
 
     def _outcome_for(self, email: Email, exc: Exception, send_started: bool) -> Outcome:
-        if isinstance(exc, RecipientRejected):  # the bounce guard counts this prefix
-            return Outcome(FAILED, error=f"rejected: {exc}")
+        # The error text keeps the prefixes people know; the kind is what code reads.
+        if isinstance(exc, RecipientRejected):
+            return Outcome(FAILED, error=f"rejected: {exc}", failure_kind=exc.kind)
         if isinstance(exc, RowError):
-            return Outcome(FAILED, error=str(exc))
+            return Outcome(FAILED, error=str(exc), failure_kind=exc.kind)
         if isinstance(exc, AmbiguousError):
-            return Outcome(FAILED, error=f"ambiguous: {exc}")
+            return Outcome(FAILED, error=f"ambiguous: {exc}", failure_kind=AMBIGUOUS)
         if isinstance(exc, SystemicError):
             self._halt(str(exc), exc.sending_domain)
-            return Outcome(QUEUED, error=f"system: {exc}", count_attempt=False)
+            return Outcome(QUEUED, error=f"system: {exc}", count_attempt=False, failure_kind=SYSTEM)
         if send_started and not isinstance(exc, TransientError):
             # An unexpected error once the message may have left: never guess.
-            return Outcome(FAILED, error=f"ambiguous: {type(exc).__name__}: {exc}")
+            return Outcome(
+                FAILED, error=f"ambiguous: {type(exc).__name__}: {exc}", failure_kind=AMBIGUOUS
+            )
         # Transient, or unexpected before anything left: retry while attempts remain, so a
         # bug cannot burn through the queue and a poison row still ends with its reason.
         reason = str(exc) if isinstance(exc, TransientError) else f"{type(exc).__name__}: {exc}"
         if email.attempts >= self.config.max_attempts:
-            return Outcome(FAILED, error=f"gave up after {email.attempts} attempts: {reason}")
+            return Outcome(
+                FAILED,
+                error=f"gave up after {email.attempts} attempts: {reason}",
+                failure_kind=TRANSIENT,
+            )
         delay = self.config.retry_delay_seconds * 2 ** max(email.attempts - 1, 0)
-        return Outcome(QUEUED, error=reason, retry_at=self.clock() + timedelta(seconds=delay))
+        return Outcome(
+            QUEUED,
+            error=reason,
+            retry_at=self.clock() + timedelta(seconds=delay),
+            failure_kind=TRANSIENT,
+        )
 
     def _halt(self, reason: str, sending_domain: str | None = None) -> None:
         with self._halt_lock:
@@ -298,43 +354,50 @@ class Pipeline:
                 self._halt_reason = reason
                 log.error("cycle_halted", reason=reason)
 
-    def _finish(self, email: Email, outcome: Outcome, started: float) -> Outcome | None:
+    def _settle(self, email: Email, outcome: Outcome, started: float) -> Outcome | None:
+        """Write one email's outcome, trying harder than usual (`_write_outcome`); if the
+        database stays down, keep it pending instead and halt the cycle."""
         try:
-            recorded = _record(self.store, email, self.config.worker_id, outcome, self.clock())
+            written = _write_outcome(
+                self.store, email, self.config.worker_id, outcome, self.clock()
+            )
         except StoreUnavailable as exc:
             # The row stays `processing`, locked by this worker. Kept and written before the
             # next stale recovery: once the lease ran out, recovery would take an email known
             # to be sent for an ambiguous one.
-            with self._unrecorded_lock:
-                self._unrecorded[email.id] = (email, outcome, started)
+            with self._pending_lock:
+                self._pending[email.id] = (email, outcome, started)
             self._halt(str(exc))
             log.error(
                 "outcome_not_recorded", email_id=email.id, status=outcome.status, error=str(exc)
             )
             return None
-        return self._recorded(email, outcome, started, recorded)
+        return self._log_outcome(email, outcome, started, written)
 
-    def unrecorded(self) -> list[tuple[Email, Outcome]]:
-        """The outcomes kept by `_finish` while the database was down, not written yet."""
-        with self._unrecorded_lock:
-            return [(email, outcome) for email, outcome, _ in self._unrecorded.values()]
+    def pending_outcomes(self) -> list[tuple[Email, Outcome]]:
+        """The outcomes `_settle` kept while the database was down, not written yet."""
+        with self._pending_lock:
+            return [(email, outcome) for email, outcome, _ in self._pending.values()]
 
-    def record_unrecorded(self) -> int:
-        """Write the outcomes kept by `_finish`; StoreUnavailable if the database is still
-        down (the rest stay kept). How many were written."""
-        with self._unrecorded_lock:
-            kept = list(self._unrecorded.values())
+    def write_pending_outcomes(self) -> int:
+        """Write the outcomes `_settle` kept, once each (the caller decides when to try
+        again); StoreUnavailable if the database is still down, the rest staying
+        pending. How many were written."""
+        with self._pending_lock:
+            kept = list(self._pending.values())
         for email, outcome, started in kept:
-            recorded = self.store.finish(email, self.config.worker_id, outcome, self.clock())
-            with self._unrecorded_lock:
-                del self._unrecorded[email.id]
-            self._recorded(email, outcome, started, recorded)
+            written = self.store.finish(email, self.config.worker_id, outcome, self.clock())
+            with self._pending_lock:
+                del self._pending[email.id]
+            self._log_outcome(email, outcome, started, written)
         return len(kept)
 
-    def _recorded(
-        self, email: Email, outcome: Outcome, started: float, recorded: bool
+    def _log_outcome(
+        self, email: Email, outcome: Outcome, started: float, written: bool
     ) -> Outcome | None:
-        if not recorded:
+        """The `email` line of an outcome the store took; `lease_lost` when it refused it
+        (the row was no longer ours), and then the outcome counts for nothing."""
+        if not written:
             log.error("lease_lost", email_id=email.id, campaign_id=email.campaign_id)
             return None
         log.log(
@@ -359,6 +422,9 @@ _LEVEL = {SENT: 20, QUEUED: 30, FAILED: 30}  # info, warning, warning
     wait=wait_random_exponential(multiplier=0.5, max=8),
     reraise=True,
 )
-def _record(store: Store, email: Email, worker_id: str, outcome: Outcome, now: datetime) -> bool:
-    """A sent email whose outcome cannot be written would later look ambiguous: try harder."""
+def _write_outcome(
+    store: Store, email: Email, worker_id: str, outcome: Outcome, now: datetime
+) -> bool:
+    """`store.finish`, retried through a short outage: a sent email whose outcome cannot
+    be written would later look ambiguous. False: the row was no longer ours."""
     return store.finish(email, worker_id, outcome, now)

@@ -9,6 +9,7 @@ rest call `cli.main` in this process, which is quicker.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,11 +18,15 @@ import pytest
 import structlog
 
 from campaign_runner import cli as cli_module
+from campaign_runner import sql
 from tests.fixtures.embedded import embedded_env
 from tests.fixtures.postgres import Server, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-MIGRATIONS = "0001_schema.sql, 0002_functions.sql, 0003_operations.sql, 0004_paced_claim.sql"
+MIGRATIONS = (
+    "0001_schema.sql, 0002_functions.sql, 0003_operations.sql, 0004_paced_claim.sql, "
+    "0005_failure_kinds.sql"
+)
 Capture = pytest.CaptureFixture[str]
 
 
@@ -73,7 +78,7 @@ def test_check_on_an_unmigrated_database_names_the_migrations(
     lines = out.splitlines()
     assert lines[0].startswith("ok       store: postgres at postgres@127.0.0.1")
     assert lines[1] == (
-        "PROBLEM  schema: version 0, this build needs 4: "
+        "PROBLEM  schema: version 0, this build needs 5: "
         f"run `campaign-runner migrate` to apply {MIGRATIONS}"
     )
     assert "PROBLEM  schema: missing tables cr_schema_migrations, campaigns" in lines[2]
@@ -89,14 +94,15 @@ def test_migrate_then_check_from_the_command_line(
         outputs.append(capsys.readouterr().out)
     first, again, checked = outputs
 
-    assert first.splitlines()[:4] == [
+    assert first.splitlines()[:5] == [
         "applied 0001_schema.sql",
         "applied 0002_functions.sql",
         "applied 0003_operations.sql",
         "applied 0004_paced_claim.sql",
+        "applied 0005_failure_kinds.sql",
     ]
-    assert again.strip().endswith("schema at version 4, nothing to apply")
-    assert "ok       schema: version 4" in checked
+    assert again.strip().endswith("schema at version 5, nothing to apply")
+    assert "ok       schema: version 5" in checked
 
 
 def test_a_wrong_password_gives_one_line_without_the_password(
@@ -153,8 +159,35 @@ def test_check_on_the_embedded_store(
     assert generator.startswith("ok       generator: template")
 
 
-def test_migrate_on_the_embedded_store_has_nothing_to_do(
+def test_migrate_creates_the_embedded_store_and_then_has_nothing_to_do(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
 ) -> None:
+    outputs = []
+    for _ in range(2):
+        assert main(monkeypatch, tmp_path, "migrate") == 0
+        outputs.append(capsys.readouterr().out)
+
+    where = f"sqlite at {tmp_path / 'queue.db'}"
+    assert outputs == [
+        f"{where}: created the schema\n",
+        f"{where}: schema up to date, nothing to apply\n",
+    ]
+    with sqlite3.connect(tmp_path / "queue.db") as db:
+        tables = {name for (name,) in db.execute("select name from sqlite_master")}
+    db.close()
+    assert {"campaigns", "email_queue", "suppressions", "domain_pacing"} <= tables
+
+
+def test_migrate_upgrades_an_embedded_store_of_an_older_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
+) -> None:
+    with sqlite3.connect(tmp_path / "queue.db") as db:
+        db.executescript(sql.read("sqlite/schema.sql"))  # the first schema, no upgrades
+    db.close()
+
     assert main(monkeypatch, tmp_path, "migrate") == 0
-    assert "creates its schema on first use: nothing to migrate" in capsys.readouterr().out
+
+    assert capsys.readouterr().out == (
+        f"sqlite at {tmp_path / 'queue.db'}: upgraded the schema "
+        "(added campaigns.paused_reason, campaigns.guard_reset_at)\n"
+    )
