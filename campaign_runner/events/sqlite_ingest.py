@@ -4,14 +4,13 @@ Each function runs the named statements of `sql/sqlite/events.sql` on a
 connection the caller holds inside `BEGIN IMMEDIATE` (SqliteStore._transaction),
 so a call is all or nothing and no other process writes in between; each returns
 what its Postgres twin returns. The page goes through a TEMP table of the
-connection (SQLite has no data-modifying CTEs to chain). `install` adds the
-tables and columns to a file.
+connection (SQLite has no data-modifying CTEs to chain). The store creates the
+tables (`events_schema.sql`) and columns (`events_upgrades.sql`) when it opens a file.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,27 +18,30 @@ from typing import Any
 from .. import sql
 
 Q = sql.queries("sqlite/events.sql")
-UPGRADES = sql.queries("sqlite/events_upgrades.sql")
-_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
+# The end of the failure kinds' CHECK before and after 0006 added one.
+OLD_KINDS_END = "'interrupted')"
+NEW_KINDS_END = "'interrupted', 'not_accepted')"
 
 
-def install(db: sqlite3.Connection) -> None:
-    """The events' tables, indexes and columns, on a file that has the store's schema.
-    Outside a transaction (executescript commits), as the store opens its file; the
-    columns are added under the write lock, so two processes add each once."""
-    db.executescript(sql.read("sqlite/events_schema.sql"))
-    db.execute("BEGIN IMMEDIATE")
+def widen_failure_kinds(db: sqlite3.Connection) -> bool:
+    """Add `not_accepted` to the CHECK of `email_queue.failure_kind` in a file made
+    before it, inside the caller's transaction. SQLite cannot alter a constraint; a
+    CHECK that allows more changes nothing stored, so its text is rewritten in place
+    as SQLite documents for such changes (sqlite.org/lang_altertable.html#otheralter).
+    True if it was rewritten."""
+    (table,) = db.execute(Q["email_queue_table"]).fetchone()
+    if "'not_accepted'" in table or OLD_KINDS_END not in table:
+        return False
+    (version,) = db.execute("PRAGMA schema_version").fetchone()
+    db.execute("PRAGMA writable_schema = ON")
     try:
-        for statement in UPGRADES.values():
-            match = _ADD_COLUMN.search(statement)
-            assert match is not None, statement  # events_upgrades.sql holds only ADD COLUMNs
-            table, column = match.groups()
-            if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
-                db.execute(statement)
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+        db.execute(
+            Q["rewrite_email_queue_table"], {"sql": table.replace(OLD_KINDS_END, NEW_KINDS_END)}
+        )
+        db.execute(f"PRAGMA schema_version = {int(version) + 1}")
+    finally:
+        db.execute("PRAGMA writable_schema = OFF")
+    return True
 
 
 def claim_poll(db: sqlite3.Connection, poller: str, now: datetime, lease_seconds: int) -> dict:

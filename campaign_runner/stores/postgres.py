@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
 
 from .. import sql
 from ..config import ConfigError
@@ -97,6 +98,9 @@ class PsycopgTransport:
         self._conn: psycopg.Connection[Any] | None = None
 
     def call(self, call: Call, params: Mapping[str, Any], row_scoped: bool = False) -> Any:
+        # psycopg makes a list an array: a jsonb parameter's value is wrapped to be JSON.
+        jsonb = {name for name, kind in call.parameters if kind == "jsonb"}
+        params = {n: Jsonb(v) if n in jsonb and v is not None else v for n, v in params.items()}
         (row,) = self._execute(call.function, statement(call), params, row_scoped)
         return row[0]
 

@@ -22,6 +22,8 @@ from typing import Any
 
 from .. import sql
 from ..errors import LeaseLost, StoreUnavailable
+from ..events import sqlite_ingest
+from ..events.windows import Window
 from ..models import CLAIMABLE_CAMPAIGN_STATUSES, QUEUED, SENT, Content, Email, Outcome
 from ..ports import (
     GUARD_OFF,
@@ -37,11 +39,17 @@ from . import reports
 from .rows import email_from_row
 
 Q = sql.queries("sqlite/queries.sql")
-UPGRADES = sql.queries("sqlite/upgrades.sql")
 BACKFILLS = sql.queries("sqlite/backfills.sql")
 ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
-SCHEMA_FILE = "sqlite/schema.sql"
-UPGRADES_FILE = "sqlite/upgrades.sql"
+# The store's schema and then the events' (0006's twin), run at every open.
+SCHEMA_FILES = ("sqlite/schema.sql", "sqlite/events_schema.sql")
+# Each file's ADD COLUMNs, by name, run when an older file lacks the column.
+UPGRADE_FILES = ("sqlite/upgrades.sql", "sqlite/events_upgrades.sql")
+UPGRADES = {
+    name: (file, statement)
+    for file in UPGRADE_FILES
+    for name, statement in sql.queries(file).items()
+}
 
 
 def path_from_url(url: str) -> Path:
@@ -68,16 +76,17 @@ def manifest() -> schema.Manifest:
     """The tables and columns the embedded schema has, read from an empty copy of it."""
     db = sqlite3.connect(":memory:")
     try:
-        db.executescript(sql.read(SCHEMA_FILE))
         wanted = schema.Manifest()
-        for table in schema.TABLE.findall(sql.read(SCHEMA_FILE)):
-            wanted.tables[table] = SCHEMA_FILE
-            for column in _columns(db, table):
-                wanted.columns[table, column] = SCHEMA_FILE
-        for statement in UPGRADES.values():
+        for file in SCHEMA_FILES:
+            db.executescript(sql.read(file))
+            for table in schema.TABLE.findall(sql.read(file)):
+                wanted.tables[table] = file
+                for column in _columns(db, table):
+                    wanted.columns[table, column] = file
+        for file, statement in UPGRADES.values():
             match = ADD_COLUMN.search(statement)
             assert match is not None, statement
-            wanted.columns[match.groups()] = UPGRADES_FILE
+            wanted.columns[match.groups()] = file
     finally:
         db.close()
     return wanted
@@ -114,7 +123,8 @@ class SqliteStore:
             self._db.row_factory = sqlite3.Row
             self._db.create_function("cr_claimable", 1, claimable, deterministic=True)
             self.created = not _columns(self._db, "email_queue")
-            self._db.executescript(sql.read(SCHEMA_FILE))
+            for file in SCHEMA_FILES:
+                self._db.executescript(sql.read(file))
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open the SQLite store at {path}: {exc}") from None
         self.where = str(path)
@@ -126,7 +136,7 @@ class SqliteStore:
         processes opening one old file add and fill each once."""
         added = []
         with self._transaction() as db:
-            for name, statement in UPGRADES.items():
+            for name, (_, statement) in UPGRADES.items():
                 match = ADD_COLUMN.search(statement)
                 assert match is not None, statement  # upgrades.sql holds only ADD COLUMNs
                 table, column = match.groups()
@@ -135,6 +145,8 @@ class SqliteStore:
                     if name in BACKFILLS:
                         db.execute(BACKFILLS[name])
                     added.append(f"{table}.{column}")
+            if sqlite_ingest.widen_failure_kinds(db):
+                added.append("email_queue.failure_kind: not_accepted")
         return added
 
     def schema_version(self) -> None:
@@ -298,6 +310,38 @@ class SqliteStore:
             if ids:
                 db.execute(Q["reopen_campaign"], {"campaign_id": campaign_id, "now": _iso(now)})
         return len(ids)
+
+    # -- the EventsStore protocol (issue 15), each call one transaction -----------
+
+    def claim_events_poll(self, poller: str, now: datetime, lease_seconds: int) -> dict:
+        with self._transaction() as db:
+            return sqlite_ingest.claim_poll(db, poller, now, lease_seconds)
+
+    def ingest_events(
+        self,
+        poller: str,
+        now: datetime,
+        lease_seconds: int,
+        records: list[dict[str, Any]],
+        window: Window,
+        next_path: str | None,
+    ) -> dict:
+        with self._transaction() as db:
+            return sqlite_ingest.ingest(
+                db, poller, now, lease_seconds, records, window.start, window.end, next_path
+            )
+
+    def release_events_poll(self, poller: str, now: datetime) -> bool:
+        with self._transaction() as db:
+            return sqlite_ingest.release_poll(db, poller, now)
+
+    def settle_unseen_sends(self, grace_seconds: int, now: datetime) -> int:
+        with self._transaction() as db:
+            return sqlite_ingest.settle_unseen(db, grace_seconds, now)
+
+    def roll_up_events(self, campaign_ids: list[str] | None, now: datetime) -> int:
+        with self._transaction() as db:
+            return sqlite_ingest.roll_up(db, campaign_ids, now)
 
     def stage(self, campaign: dict[str, Any], emails: list[dict[str, Any]]) -> None:
         """Put a campaign and its rows in, as the frontend and launch step would."""

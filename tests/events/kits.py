@@ -1,8 +1,8 @@
 """One face over both dialects of the events SQL, so one suite holds them to one behaviour.
 
-`PostgresKit` calls 0006's functions, one statement each, on a freshly migrated
-database; `SqliteKit` runs events/sqlite_ingest.py in `BEGIN IMMEDIATE` on a
-file the SQLite store created. What the store methods will do, minus the store.
+Each kit holds the real store (`PostgresStore` on a freshly migrated database,
+`SqliteStore` on a new file): its `EventsStore` methods are what the poller calls,
+and the kit reads the rows back with the database's own SQL.
 """
 
 from __future__ import annotations
@@ -10,23 +10,21 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
-from campaign_runner.events import sqlite_ingest
 from campaign_runner.events.windows import Window
+from campaign_runner.stores.postgres import PostgresStore
 from campaign_runner.stores.sqlite import SqliteStore
 
 ROW_FACTS = (
     "status",
     "error",
+    "failure_kind",
     "sent_at",
     "provider_message_id",
     "delivered_at",
@@ -59,6 +57,9 @@ class Kit(Protocol):
 
     def campaign(self, status: str = "sending") -> str: ...
     def row(self, campaign_id: str, to_email: str, **fields: Any) -> str: ...
+
+    store: PostgresStore | SqliteStore
+
     def claim(self, poller: str, now: datetime, lease: int = 300) -> dict[str, Any]: ...
     def release(self, poller: str, now: datetime) -> bool: ...
     def ingest(
@@ -87,37 +88,44 @@ def _times(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class _AsStore:
-    """The poller's `EventsStore`, as the stores will offer it."""
+class _Calls:
+    """The `EventsStore` methods, by the kits' short names, on the kit's store."""
 
-    def claim_events_poll(self: Kit, poller: str, now: datetime, lease_seconds: int) -> dict:
-        return self.claim(poller, now, lease_seconds)
+    store: PostgresStore | SqliteStore
 
-    def ingest_events(
-        self: Kit,
+    def claim(self, poller: str, now: datetime, lease: int = 300) -> dict[str, Any]:
+        return self.store.claim_events_poll(poller, now, lease)
+
+    def release(self, poller: str, now: datetime) -> bool:
+        return self.store.release_events_poll(poller, now)
+
+    def ingest(
+        self,
         poller: str,
         now: datetime,
-        lease_seconds: int,
         records: list[dict[str, Any]],
         window: Window,
-        next_path: str | None,
-    ) -> dict:
-        return self.ingest(poller, now, records, window, next_path, lease_seconds)
+        next_path: str | None = None,
+        lease: int = 300,
+    ) -> dict[str, Any]:
+        return self.store.ingest_events(poller, now, lease, records, window, next_path)
 
-    def release_events_poll(self: Kit, poller: str, now: datetime) -> bool:
-        return self.release(poller, now)
+    def roll_up(self, campaign_ids: list[str] | None, now: datetime) -> int:
+        return self.store.roll_up_events(campaign_ids, now)
 
-    def settle_unseen_sends(self: Kit, grace_seconds: int, now: datetime) -> int:
-        return self.settle_unseen(grace_seconds, now)
+    def settle_unseen(self, grace_seconds: int, now: datetime) -> int:
+        return self.store.settle_unseen_sends(grace_seconds, now)
 
 
-class PostgresKit(_AsStore):
+class PostgresKit(_Calls):
     name = "postgres"
 
     def __init__(self, dsn: str) -> None:
         self.conn = psycopg.connect(dsn, autocommit=True, row_factory=dict_row)
+        self.store = PostgresStore(dsn)
 
     def close(self) -> None:
+        self.store.close()
         self.conn.close()
 
     def _value(self, statement: str, *params: Any) -> Any:
@@ -142,39 +150,6 @@ class PostgresKit(_AsStore):
                 *values.values(),
             )
         )
-
-    def claim(self, poller: str, now: datetime, lease: int = 300) -> dict[str, Any]:
-        return self._value("select cr_events_claim_poll(%s, %s, %s)", poller, now, lease)
-
-    def release(self, poller: str, now: datetime) -> bool:
-        return self._value("select cr_events_release_poll(%s, %s)", poller, now)
-
-    def ingest(
-        self,
-        poller: str,
-        now: datetime,
-        records: list[dict[str, Any]],
-        window: Window,
-        next_path: str | None = None,
-        lease: int = 300,
-    ) -> dict[str, Any]:
-        return self._value(
-            "select cr_ingest_events(%s, %s, %s, %s, %s, %s, %s)",
-            poller,
-            now,
-            lease,
-            Jsonb(records),
-            window.start,
-            window.end,
-            next_path,
-        )
-
-    def roll_up(self, campaign_ids: list[str] | None, now: datetime) -> int:
-        ids = None if campaign_ids is None else [uuid.UUID(i) for i in campaign_ids]
-        return self._value("select cr_events_roll_up(%s::uuid[], %s)", ids, now)
-
-    def settle_unseen(self, grace_seconds: int, now: datetime) -> int:
-        return self._value("select cr_events_settle_unseen(%s, %s)", grace_seconds, now)
 
     def facts(self, row_id: str) -> dict[str, Any]:
         columns = ", ".join(ROW_FACTS)
@@ -205,27 +180,17 @@ class PostgresKit(_AsStore):
         ).fetchone()
 
 
-class SqliteKit(_AsStore):
+class SqliteKit(_Calls):
     name = "sqlite"
 
     def __init__(self, path: Path) -> None:
-        SqliteStore(path).close()  # the store's own schema, as a worker would find it
+        self.store = SqliteStore(path)
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.row_factory = sqlite3.Row
-        sqlite_ingest.install(self.db)
 
     def close(self) -> None:
+        self.store.close()
         self.db.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
 
     def campaign(self, status: str = "sending") -> str:
         campaign_id = str(uuid.uuid4())
@@ -246,36 +211,6 @@ class SqliteKit(_AsStore):
         marks = ", ".join(f":{k}" for k in values)
         self.db.execute(f"INSERT INTO email_queue ({', '.join(values)}) VALUES ({marks})", values)
         return row_id
-
-    def claim(self, poller: str, now: datetime, lease: int = 300) -> dict[str, Any]:
-        with self._transaction() as db:
-            return sqlite_ingest.claim_poll(db, poller, now, lease)
-
-    def release(self, poller: str, now: datetime) -> bool:
-        with self._transaction() as db:
-            return sqlite_ingest.release_poll(db, poller, now)
-
-    def ingest(
-        self,
-        poller: str,
-        now: datetime,
-        records: list[dict[str, Any]],
-        window: Window,
-        next_path: str | None = None,
-        lease: int = 300,
-    ) -> dict[str, Any]:
-        with self._transaction() as db:
-            return sqlite_ingest.ingest(
-                db, poller, now, lease, records, window.start, window.end, next_path
-            )
-
-    def roll_up(self, campaign_ids: list[str] | None, now: datetime) -> int:
-        with self._transaction() as db:
-            return sqlite_ingest.roll_up(db, campaign_ids, now)
-
-    def settle_unseen(self, grace_seconds: int, now: datetime) -> int:
-        with self._transaction() as db:
-            return sqlite_ingest.settle_unseen(db, grace_seconds, now)
 
     def facts(self, row_id: str) -> dict[str, Any]:
         row = self.db.execute(

@@ -185,7 +185,9 @@ def test_malformed_events_are_kept_and_the_rest_of_the_page_still_lands(kit: Kit
 
 def test_an_ambiguous_row_with_an_injection_is_settled_as_sent(kit: Kit) -> None:
     campaign = kit.campaign("completed")
-    row = kit.row(campaign, "ana@example.org", status="failed", error=AMBIGUOUS)
+    row = kit.row(
+        campaign, "ana@example.org", status="failed", error=AMBIGUOUS, failure_kind="ambiguous"
+    )
     kit.roll_up(None, NOW)
     assert kit.counters(campaign)["failed_count"] == 1
 
@@ -194,6 +196,7 @@ def test_an_ambiguous_row_with_an_injection_is_settled_as_sent(kit: Kit) -> None
     facts = kit.facts(row)
     assert result["settled_sent"] == 1 and result["settled_not_sent"] == 0
     assert facts["status"] == "sent" and facts["error"] is None
+    assert facts["failure_kind"] is None
     assert facts["sent_at"] == at(0) and facts["provider_message_id"] == "777"
     assert facts["settled_note"].startswith("settled as sent: SparkPost reported injection")
     assert AMBIGUOUS in facts["settled_note"]
@@ -203,7 +206,9 @@ def test_an_ambiguous_row_with_an_injection_is_settled_as_sent(kit: Kit) -> None
 
 def test_an_ambiguous_row_sparkpost_refused_is_marked_not_accepted(kit: Kit) -> None:
     campaign = kit.campaign()
-    row = kit.row(campaign, "ana@example.org", status="failed", error=AMBIGUOUS)
+    row = kit.row(
+        campaign, "ana@example.org", status="failed", error=AMBIGUOUS, failure_kind="ambiguous"
+    )
 
     result = ingest(
         kit, raw("generation_rejection", row, at(0), reason="554 5.7.1 suppressed (Bounce Rule)")
@@ -211,13 +216,20 @@ def test_an_ambiguous_row_sparkpost_refused_is_marked_not_accepted(kit: Kit) -> 
 
     facts = kit.facts(row)
     assert result["settled_not_sent"] == 1 and facts["status"] == "failed"
+    assert facts["failure_kind"] == "not_accepted"
     assert facts["error"].startswith("not accepted: SparkPost reported generation_rejection")
     assert "Bounce Rule" in facts["error"] and AMBIGUOUS in facts["error"]
 
 
 def test_only_ambiguous_rows_are_settled(kit: Kit) -> None:
     campaign = kit.campaign()
-    rejected = kit.row(campaign, "ana@example.org", status="failed", error="rejected: refused")
+    rejected = kit.row(
+        campaign,
+        "ana@example.org",
+        status="failed",
+        error="rejected: refused",
+        failure_kind="rejected",
+    )
     sending = kit.row(campaign, "bob@example.com", status="processing", locked_by="w2")
 
     ingest(kit, raw("injection", rejected, at(0)), raw("injection", sending, at(0)))
@@ -230,16 +242,36 @@ def test_only_ambiguous_rows_are_settled(kit: Kit) -> None:
 def test_a_send_with_no_event_is_not_accepted_once_the_reading_passed_it(kit: Kit) -> None:
     campaign = kit.campaign()
     unseen = kit.row(
-        campaign, "ana@example.org", status="failed", error=AMBIGUOUS, send_started_at=at(10)
+        campaign,
+        "ana@example.org",
+        status="failed",
+        error=AMBIGUOUS,
+        failure_kind="ambiguous",
+        send_started_at=at(10),
     )
     too_old = kit.row(
-        campaign, "bob@example.com", status="failed", error=AMBIGUOUS, send_started_at=at(-120)
+        campaign,
+        "bob@example.com",
+        status="failed",
+        error=AMBIGUOUS,
+        failure_kind="ambiguous",
+        send_started_at=at(-120),
     )
     too_recent = kit.row(
-        campaign, "cy@example.net", status="failed", error=AMBIGUOUS, send_started_at=at(350)
+        campaign,
+        "cy@example.net",
+        status="failed",
+        error=AMBIGUOUS,
+        failure_kind="ambiguous",
+        send_started_at=at(350),
     )
     seen = kit.row(
-        campaign, "di@example.net", status="failed", error=AMBIGUOUS, send_started_at=at(10)
+        campaign,
+        "di@example.net",
+        status="failed",
+        error=AMBIGUOUS,
+        failure_kind="ambiguous",
+        send_started_at=at(10),
     )
     assert kit.settle_unseen(900, NOW) == 0  # nothing read yet: no evidence either way
     ingest(kit, raw("delay", seen, at(11), "di@example.net"))
@@ -249,8 +281,10 @@ def test_a_send_with_no_event_is_not_accepted_once_the_reading_passed_it(kit: Ki
     assert settled == 1
     assert kit.facts(unseen)["error"].startswith("not accepted: SparkPost reported no event")
     assert kit.facts(unseen)["settled_note"].startswith("settled as not sent")
+    assert kit.facts(unseen)["failure_kind"] == "not_accepted"
     for doubtful in (too_old, too_recent):  # before the reading began; too soon to tell
         assert kit.facts(doubtful)["error"] == AMBIGUOUS
+        assert kit.facts(doubtful)["failure_kind"] == "ambiguous"
     assert kit.facts(seen)["status"] == "sent"
     assert kit.settle_unseen(900, NOW) == 0
 

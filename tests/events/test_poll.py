@@ -84,6 +84,7 @@ def send_campaign(
             id=row,
             status="failed",
             error=AMBIGUOUS,
+            failure_kind="ambiguous",
             send_started_at=clock(),
         )
         rows[address] = row
@@ -91,7 +92,7 @@ def send_campaign(
 
 
 def poll(kit: Kit, events: EventsClient, clock: ManualClock, **options: Any) -> PollReport:
-    return poll_once(kit, events, "w1", clock, GRACE, **options)
+    return poll_once(kit.store, events, "w1", clock, GRACE, **options)
 
 
 def test_a_campaign_polled_back_carries_every_fact_and_a_second_poll_changes_nothing(

@@ -10,6 +10,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from campaign_runner import migrate, sql
+from campaign_runner.sql import schema
 
 NOW = datetime(2026, 11, 30, 17, 0, tzinfo=UTC)
 INGEST = "cr_ingest_events(text, timestamptz, integer, jsonb, timestamptz, timestamptz, text)"
@@ -28,8 +29,8 @@ def test_0006_applies_again_without_change(dsn: str) -> None:
 
     assert version >= 6
     assert migrate.apply(dsn) == []
-    assert migrate.manifest().functions["cr_ingest_events"] == "0006_events.sql"
-    assert migrate.manifest().columns[("email_queue", "delivered_at")] == "0006_events.sql"
+    assert schema.manifest().functions["cr_ingest_events"] == "0006_events.sql"
+    assert schema.manifest().columns[("email_queue", "delivered_at")] == "0006_events.sql"
 
 
 def test_only_the_owner_may_run_the_events_functions(dsn: str) -> None:

@@ -79,6 +79,24 @@ alter table cr_events_position
     add column if not exists events_unmatched bigint not null default 0,
     add column if not exists updated_at timestamptz not null default now();
 
+-- A failure kind more (models.NOT_ACCEPTED): an ambiguous row SparkPost confirms it
+-- never received. The closed set of 0005 is widened once, under the same name, so
+-- that 0005 run again finds it and leaves it.
+do $$
+begin
+    if not exists (select 1 from pg_constraint
+                   where conname = 'email_queue_failure_kind_known'
+                     and conrelid = 'email_queue'::regclass
+                     and pg_get_constraintdef(oid) like '%not_accepted%') then
+        alter table email_queue drop constraint if exists email_queue_failure_kind_known;
+        alter table email_queue add constraint email_queue_failure_kind_known
+            check (failure_kind in ('rejected', 'ambiguous', 'invalid', 'suppressed',
+                                    'content', 'campaign_gone', 'transient', 'system',
+                                    'interrupted', 'not_accepted'));
+    end if;
+end
+$$;
+
 alter table email_events enable row level security;
 alter table cr_events_position enable row level security;
 
@@ -182,9 +200,10 @@ $$;
 -- - each NEW event sets its column on its row when it is the earliest of its kind
 --   (`sets`; a bounce also sets bounce_class and bounce_reason);
 -- - its address is suppressed (`suppress` is the reason) if not already;
--- - an ambiguous row (failed, 'ambiguous:...') with evidence it was sent becomes
---   `sent`, with a settled_note; with evidence only that it was not, its error
---   becomes 'not accepted: ...', which retry-failed requeues without --include-ambiguous;
+-- - an ambiguous row (failed, failure_kind 'ambiguous') with evidence it was sent
+--   becomes `sent`, with a settled_note; with evidence only that it was not, its kind
+--   becomes 'not_accepted' ('not accepted: ...'), which retry-failed requeues without
+--   --include-ambiguous;
 -- - the campaigns touched are recounted (cr_events_roll_up);
 -- - the window's read position: with p_next_path null (the last page) read_to
 --   becomes p_window_to; otherwise the window and its next page are kept to resume.
@@ -298,6 +317,10 @@ begin
             provider_message_id = case when s.ambiguous and a.sent_proof is not null
                                        then coalesce(q.provider_message_id, a.transmission_id)
                                        else q.provider_message_id end,
+            failure_kind = case
+                when s.ambiguous and a.sent_proof is not null then null
+                when s.ambiguous and a.not_sent_proof is not null then 'not_accepted'
+                else q.failure_kind end,
             error = case
                 when s.ambiguous and a.sent_proof is not null then null
                 when s.ambiguous and a.not_sent_proof is not null
@@ -314,7 +337,7 @@ begin
             updated_at = p_now
         from per_row a
         cross join lateral (
-            select coalesce(q2.status = 'failed' and q2.error like 'ambiguous:%', false)
+            select coalesce(q2.status = 'failed' and q2.failure_kind = 'ambiguous', false)
                        and (a.sent_proof is not null or a.not_sent_proof is not null)
                        as ambiguous
             from email_queue q2 where q2.id = a.row_id) s
@@ -375,8 +398,9 @@ $$;
 
 -- An ambiguous row SparkPost has no event for, although the events have been read
 -- without a gap from before its send until p_grace_seconds after it, was not
--- accepted: its error becomes 'not accepted: ...' (retry-failed requeues it without
--- --include-ambiguous; it stays failed, so no counter moves). Returns how many rows
+-- accepted: its kind becomes 'not_accepted' and its error 'not accepted: ...'
+-- (retry-failed requeues it without --include-ambiguous; it stays failed, so no
+-- counter moves). Returns how many rows
 -- were settled so.
 create or replace function cr_events_settle_unseen(p_grace_seconds int, p_now timestamptz)
 returns int
@@ -393,14 +417,15 @@ begin
     end if;
     with unseen as (
         update email_queue q
-        set error = format(
+        set failure_kind = 'not_accepted',
+            error = format(
                 'not accepted: SparkPost reported no event for this message in the %s '
                 'minutes after its send (events read from %s to %s; it was %s)',
                 p_grace_seconds / 60, v_position.read_since, v_position.read_to, q.error),
             settled_note = 'settled as not sent: no SparkPost event by '
                            || v_position.read_to,
             updated_at = p_now
-        where q.status = 'failed' and q.error like 'ambiguous:%'
+        where q.status = 'failed' and q.failure_kind = 'ambiguous'
           and q.send_started_at >= v_position.read_since
           and q.send_started_at + make_interval(secs => p_grace_seconds) <= v_position.read_to
           and not exists (select 1 from email_events e where e.email_id = q.id)

@@ -40,3 +40,19 @@ cr_retry_failed(p_campaign_id text, p_include_ambiguous boolean, p_now timestamp
 
 -- name: schema_version
 cr_schema_version()
+
+-- name: claim_events_poll
+cr_events_claim_poll(p_poller text, p_now timestamptz, p_lease_seconds int)
+
+-- name: ingest_events
+cr_ingest_events(p_poller text, p_now timestamptz, p_lease_seconds int, p_events jsonb,
+                 p_window_from timestamptz, p_window_to timestamptz, p_next_path text)
+
+-- name: release_events_poll
+cr_events_release_poll(p_poller text, p_now timestamptz)
+
+-- name: settle_unseen_sends
+cr_events_settle_unseen(p_grace_seconds int, p_now timestamptz)
+
+-- name: roll_up_events
+cr_events_roll_up(p_campaign_ids uuid[], p_now timestamptz)

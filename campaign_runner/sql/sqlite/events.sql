@@ -86,11 +86,11 @@ FROM (SELECT j.value ->> '$.event_id' AS event_id,
 WHERE e.event_id IS NOT NULL;
 
 -- name: page_mark_ambiguous
--- An ambiguous row (failed, 'ambiguous:...') with evidence either way in the page.
+-- An ambiguous row (failed, failure_kind 'ambiguous') with evidence either way in the page.
 UPDATE temp.events_page SET ambiguous = 1
 WHERE is_new AND evidence IS NOT NULL
   AND row_id IN (SELECT id FROM email_queue
-                 WHERE status = 'failed' AND error LIKE 'ambiguous:%');
+                 WHERE status = 'failed' AND failure_kind = 'ambiguous');
 
 -- name: page_counts
 SELECT count(*) AS received,
@@ -152,6 +152,9 @@ SET delivered_at = CASE WHEN a.delivered_at IS NOT NULL AND (q.delivered_at IS N
     provider_message_id = CASE WHEN a.sent_proof IS NOT NULL
                                THEN coalesce(q.provider_message_id, a.transmission_id)
                                ELSE q.provider_message_id END,
+    failure_kind = CASE WHEN a.sent_proof IS NOT NULL THEN NULL
+                        WHEN a.not_sent_proof IS NOT NULL THEN 'not_accepted'
+                        ELSE q.failure_kind END,
     error = CASE WHEN a.sent_proof IS NOT NULL THEN NULL
                  WHEN a.not_sent_proof IS NOT NULL
                      THEN 'not accepted: SparkPost reported ' || a.not_sent_proof
@@ -251,14 +254,15 @@ WHERE stream = 'sparkpost';
 
 -- name: settle_unseen
 UPDATE email_queue
-SET error = 'not accepted: SparkPost reported no event for this message in the '
+SET failure_kind = 'not_accepted',
+    error = 'not accepted: SparkPost reported no event for this message in the '
             || (:grace_seconds / 60) || ' minutes after its send (events read from '
             || p.read_since || ' to ' || p.read_to || '; it was ' || email_queue.error || ')',
     settled_note = 'settled as not sent: no SparkPost event by ' || p.read_to,
     updated_at = :now
 FROM (SELECT read_since, read_to FROM cr_events_position
       WHERE stream = 'sparkpost' AND read_since IS NOT NULL AND read_to IS NOT NULL) AS p
-WHERE email_queue.status = 'failed' AND email_queue.error LIKE 'ambiguous:%'
+WHERE email_queue.status = 'failed' AND email_queue.failure_kind = 'ambiguous'
   AND julianday(email_queue.send_started_at) >= julianday(p.read_since)
   AND julianday(email_queue.send_started_at) + :grace_seconds / 86400.0
       <= julianday(p.read_to)
@@ -266,3 +270,10 @@ WHERE email_queue.status = 'failed' AND email_queue.error LIKE 'ambiguous:%'
   AND (email_queue.provider_message_id IS NULL
        OR NOT EXISTS (SELECT 1 FROM email_events e
                       WHERE e.transmission_id = email_queue.provider_message_id));
+
+-- name: email_queue_table
+SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'email_queue';
+
+-- name: rewrite_email_queue_table
+-- Only under PRAGMA writable_schema, by sqlite_ingest.widen_failure_kinds.
+UPDATE sqlite_schema SET sql = :sql WHERE type = 'table' AND name = 'email_queue';
