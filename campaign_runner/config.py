@@ -337,11 +337,32 @@ class Config:
         "pause a campaign once the provider rejects more than this share of its recipients "
         "(judged after 20 sends; 1 = never)",
     )
+    complaint_pause_rate = Setting(
+        number(0, 1),
+        "0.003",
+        "pause a campaign once more than this share of its delivered recipients mark it as "
+        "spam (SparkPost's events; 1 = never)",
+    )
+    complaint_min_delivered = Setting(
+        whole(1), "1000", "delivered recipients a campaign needs before complaints are judged"
+    )
     shutdown_timeout_seconds = Setting(
         number(0),
         "60",
         "how long a stop signal waits for emails in flight, and how long an exiting worker "
         "retries writing outcomes the database was down for",
+    )
+    # What comes back: SparkPost's Events API, read by the worker and `events`.
+    events_poll_seconds = Setting(
+        whole(60), "300", "seconds between two polls of SparkPost's events (window open or not)"
+    )
+    events_per_page = Setting(whole(1, 10000), "1000", "events asked for per Events API page")
+    events_timeout_seconds = Setting(number(1, 300), "30", "timeout of one Events API request")
+    ambiguous_settle_seconds = Setting(
+        whole(60),
+        "1800",
+        "an ambiguous send SparkPost has reported nothing for this long after it started is "
+        "not_accepted (retry-failed requeues it)",
     )
     # The message.
     unsubscribe_url = Setting(

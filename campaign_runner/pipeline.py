@@ -108,7 +108,11 @@ class Pipeline:
         self.sender = sender
         self.renderer = renderer
         self.clock = clock
-        self.guard = BounceGuard(pause_rate=config.bounce_pause_rate)
+        self.guard = BounceGuard(
+            pause_rate=config.bounce_pause_rate,
+            complaint_rate=config.complaint_pause_rate,
+            complaint_min=config.complaint_min_delivered,
+        )
         self.stopping = threading.Event()  # set by the first stop signal
         self._halt_reason: str | None = None
         self._halted_domains: set[str] = set()

@@ -15,6 +15,7 @@ import structlog
 
 from .duties import Backoff, Duties, Duty
 from .errors import StoreUnavailable
+from .events.duty import EventsDuty
 from .liveness import Liveness
 from .pipeline import Pipeline, leave_stop_signals_to_main_thread
 from .window import SendingWindow
@@ -50,12 +51,20 @@ class Worker:
                     liveness.ping_interval(self.config.poll_interval_seconds),
                     liveness.beat,
                 ),
+                *self._events_duty(),
             ],
             backoff_limit_seconds=self.config.max_backoff_seconds,
         )
         self._signals = 0
         self._signal_pipe = (-1, -1)
         self._stop_deadline = math.inf  # time.monotonic() when a stop signal's timer exits
+
+    def _events_duty(self) -> list[Duty]:
+        """SparkPost's events, read in and out of the window; the outbox has none."""
+        if self.config.sender != "sparkpost":
+            return []
+        events = EventsDuty(self.pipeline.store, self.config, self.pipeline.clock)
+        return [Duty("events_poll", self.config.events_poll_seconds, events)]
 
     # -- signals --------------------------------------------------------------
 
@@ -122,6 +131,9 @@ class Worker:
             store=self.config.store,
             generator=self.config.generator,
             sender=self.config.sender,
+            events=f"read every {self.config.events_poll_seconds} s"
+            if self.config.sender == "sparkpost"
+            else f"none: the {self.config.sender} sender gets no delivery reports back",
         )
         announced = None
         backoff = Backoff(self.config.poll_interval_seconds, self.config.max_backoff_seconds)

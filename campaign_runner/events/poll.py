@@ -7,18 +7,21 @@ others skip the poll; a window is recorded as read only with its last page, and 
 window left half read (a crash, a 429 that outlasted the retries) is resumed from
 its stored next page, or read again whole if SparkPost no longer knows that cursor.
 Events read twice change nothing. Errors of the Events API propagate (EventsBusy:
-try next poll; EventsRefused: a person must act) after the lease is given back.
+try next poll; EventsRefused: a person must act) after the lease is given back
+(tried once; when the store is down the lease runs out by itself).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
 import structlog
 
+from ..errors import StoreUnavailable
+from ..ports import EventsStore
 from .client import EventsClient, EventsQueryRefused
 from .records import page_records
 from .windows import RETENTION, RETENTION_MARGIN, Window, next_window
@@ -30,26 +33,6 @@ FIRST_LOOK_BACK = RETENTION - RETENTION_MARGIN
 MAX_WINDOWS = 48  # per poll: 12 days of 6-hour windows, more than SparkPost keeps
 COUNTS = ("received", "stored", "duplicates", "landed", "unmatched", "problems")
 COUNTS += ("suppressed", "settled_sent", "settled_not_sent")
-
-
-class EventsStore(Protocol):
-    """What a store offers the poller; each returns its SQL function's JSON object."""
-
-    def claim_events_poll(self, poller: str, now: datetime, lease_seconds: int) -> dict: ...
-
-    def ingest_events(
-        self,
-        poller: str,
-        now: datetime,
-        lease_seconds: int,
-        records: list[dict[str, Any]],
-        window: Window,
-        next_path: str | None,
-    ) -> dict: ...
-
-    def release_events_poll(self, poller: str, now: datetime) -> bool: ...
-
-    def settle_unseen_sends(self, grace_seconds: int, now: datetime) -> int: ...
 
 
 @dataclass
@@ -102,8 +85,13 @@ def poll_once(
             _read(store, client, poller, clock, lease_seconds, plan.window, None, report)
         if not report.lease_lost:
             report.not_accepted = store.settle_unseen_sends(grace_seconds, clock())
-    finally:
-        store.release_events_poll(poller, clock())
+    except BaseException:
+        # The first error is the one to report: a store that is down fails this too,
+        # and the lease then runs out by itself.
+        with contextlib.suppress(StoreUnavailable):
+            store.release_events_poll(poller, clock())
+        raise
+    store.release_events_poll(poller, clock())
     log.info(
         "events_polled",
         windows=report.windows,

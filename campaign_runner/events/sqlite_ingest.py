@@ -125,6 +125,13 @@ def settle_unseen(db: sqlite3.Connection, grace_seconds: int, now: datetime) -> 
     ).rowcount
 
 
+def status(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    """As cr_events_status: each campaign's counters and its settled ambiguous rows."""
+    cursor = db.cursor()
+    cursor.row_factory = sqlite3.Row
+    return cursor.execute(Q["status"]).fetchall()
+
+
 def _position(db: sqlite3.Connection) -> sqlite3.Row:
     return _one(db, "position")
 

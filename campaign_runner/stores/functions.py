@@ -186,13 +186,20 @@ class FunctionStore:
     def roll_up(self, now: datetime, guard: BounceGuard = GUARD_OFF) -> list[PausedCampaign]:
         paused = self._call(
             "roll_up",
-            {"p_now": now, "p_pause_rate": guard.pause_rate, "p_min_sends": guard.min_sends},
+            {
+                "p_now": now,
+                "p_pause_rate": guard.pause_rate,
+                "p_min_sends": guard.min_sends,
+                "p_complaint_rate": guard.complaint_rate,
+                "p_complaint_min": guard.complaint_min,
+            },
         )
         return [reports.paused_campaign(row) for row in paused or []]
 
     def status(self, now: datetime, pacing: Pacing = UNPACED) -> list[CampaignStatus]:
         rows = self._call("status", {"p_now": now, **_pacing(pacing)})
-        return [reports.campaign_status(row) for row in rows or []]
+        figures = reports.events_figures(self._call("events_status", {}))
+        return [reports.campaign_status(row, figures) for row in rows or []]
 
     def failed_rows(self, campaign_id: str) -> FailedRows:
         return reports.failed_rows(self._call("failed_rows", {"p_campaign_id": campaign_id}))

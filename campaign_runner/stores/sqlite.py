@@ -278,17 +278,24 @@ class SqliteStore:
             # The recount first: a campaign it completes has nothing left to pause.
             db.execute(Q["roll_up"], {"now": _iso(now)})
             paused = []
-            if guard.pause_rate < 1:  # a rate of 1 cannot be passed
+            if guard.pause_rate < 1 or guard.complaint_rate < 1:  # 1 cannot be passed
                 paused = db.execute(
                     Q["guard_pause"],
-                    {"now": _iso(now), "rate": guard.pause_rate, "min_sends": guard.min_sends},
+                    {
+                        "now": _iso(now),
+                        "rate": guard.pause_rate,
+                        "min_sends": guard.min_sends,
+                        "complaint_rate": guard.complaint_rate,
+                        "complaint_min": guard.complaint_min,
+                    },
                 ).fetchall()
         return [reports.paused_campaign(row) for row in paused]
 
     def status(self, now: datetime, pacing: Pacing = UNPACED) -> list[CampaignStatus]:
         with self._transaction("DEFERRED") as db:
             rows = db.execute(Q["status"], self._pacing_params(now, pacing)).fetchall()
-        return [reports.campaign_status(row) for row in rows]
+            figures = reports.events_figures(sqlite_ingest.status(db))
+        return [reports.campaign_status(row, figures) for row in rows]
 
     def failed_rows(self, campaign_id: str) -> FailedRows:
         with self._transaction("DEFERRED") as db:

@@ -438,6 +438,158 @@ begin
 end
 $$;
 
+-- The hard bounce classes (events/rules.py HARD_BOUNCE_CLASSES): Invalid Recipient,
+-- No RCPT, Unsubscribe. The others are "usually temporary".
+create or replace function cr_hard_bounce(p_class int) returns boolean
+language sql immutable
+as $$ select coalesce(p_class in (10, 30, 90), false) $$;
+
+-- The events' figures of every campaign, for `status` beside cr_campaign_status_v2:
+-- its counters, and its ambiguous rows settled as sent (settled_note), still in
+-- doubt, and confirmed not accepted.
+create or replace function cr_events_status() returns jsonb
+language sql stable
+set search_path = public, pg_temp
+as $$
+    select coalesce(jsonb_agg(jsonb_build_object(
+               'campaign_id', c.id, 'delivered', c.delivered_count, 'opened', c.opened_count,
+               'clicked', c.clicked_count, 'bounced', c.bounced_count,
+               'complained', c.complained_count, 'unsubscribed', c.unsubscribed_count,
+               'settled_sent', coalesce(r.settled_sent, 0),
+               'ambiguous_pending', coalesce(r.pending, 0),
+               'not_accepted', coalesce(r.not_accepted, 0))
+           order by c.id), '[]'::jsonb)
+    from campaigns c
+    left join (
+        select q.campaign_id,
+               count(*) filter (where q.status = 'sent') as settled_sent,
+               count(*) filter (where q.status = 'failed' and q.failure_kind = 'ambiguous')
+                   as pending,
+               count(*) filter (where q.status = 'failed' and q.failure_kind = 'not_accepted')
+                   as not_accepted
+        from email_queue q
+        where q.settled_note is not null or q.failure_kind in ('ambiguous', 'not_accepted')
+        group by q.campaign_id) r on r.campaign_id = c.id
+$$;
+
+-- cr_roll_up_guarded (0005, kept for the previous version) with the guard judging
+-- what comes back. Rows count from the campaign's start or from when an operator
+-- resumed it (guard_reset_at), by send_started_at. A `sending` campaign with rows
+-- still queued is paused when
+-- - hard bounces (refused at sending, `rejected`, plus bounce events of the hard
+--   classes) pass p_pause_rate of its delivered-or-bounced rows, judged on at least
+--   p_min_sends. Until SparkPost has reported on any of its sends (no events read,
+--   or the outbox) that is sends plus refusals, as 0005 judges; after, only rows
+--   it reported on, and refusals up to the last send it reported on, so that
+--   refusals, known at once, are not weighed against deliveries not yet read;
+-- - complaints pass p_complaint_rate of its delivered rows, judged on at least
+--   p_complaint_min delivered.
+-- Returns the campaigns paused now, as cr_roll_up_guarded.
+create or replace function cr_roll_up_guarded_v2(
+    p_now timestamptz,
+    p_pause_rate double precision,
+    p_min_sends int,
+    p_complaint_rate double precision,
+    p_complaint_min int
+) returns jsonb
+language plpgsql
+set search_path = public, pg_temp
+as $$
+declare
+    v_ids uuid[];
+    v_paused jsonb := '[]'::jsonb;
+begin
+    select array_agg(live.id order by live.id) into v_ids
+    from (select id from campaigns
+          where status in ('sending', 'paused', 'cancelled')
+             or (status = 'scheduled' and paused_reason is not null)
+          order by id
+          for update) live;
+
+    update campaigns
+    set paused_reason = null, guard_reset_at = p_now
+    where id = any(v_ids) and cr_claimable(status) and paused_reason is not null;
+
+    perform cr_roll_up(p_now);
+
+    if p_pause_rate < 1 or p_complaint_rate < 1 then
+        with counted as (
+            select c.id,
+                   count(*) filter (where q.status = 'sent') as sent,
+                   count(*) filter (where q.status = 'failed' and q.failure_kind = 'rejected')
+                       as refused,
+                   count(*) filter (where q.status = 'sent'
+                                      and (q.delivered_at is not null
+                                           or q.bounced_at is not null)) as reported,
+                   count(*) filter (where q.status = 'sent' and cr_hard_bounce(q.bounce_class))
+                       as bounced,
+                   count(*) filter (where q.delivered_at is not null) as delivered,
+                   count(*) filter (where q.complained_at is not null) as complained,
+                   max(q.send_started_at) filter (where q.status = 'sent'
+                                                    and (q.delivered_at is not null
+                                                         or q.bounced_at is not null))
+                       as last_reported
+            from campaigns c
+            join email_queue q on q.campaign_id = c.id
+            where c.id = any(v_ids) and c.status = 'sending'
+              and coalesce(q.send_started_at, q.updated_at)
+                  >= coalesce(c.guard_reset_at, '-infinity')
+              and exists (select 1 from email_queue w
+                          where w.campaign_id = c.id and w.status = 'queued')
+            group by c.id
+        ),
+        judged as materialized (
+            select n.*,
+                   case when n.reported = 0 then n.refused
+                        else (select count(*) from email_queue q, campaigns c
+                              where c.id = n.id and q.campaign_id = n.id
+                                and q.status = 'failed' and q.failure_kind = 'rejected'
+                                and coalesce(q.send_started_at, q.updated_at)
+                                    >= coalesce(c.guard_reset_at, '-infinity')
+                                and coalesce(q.send_started_at, q.updated_at)
+                                    <= n.last_reported) end as refused_judged
+            from counted n
+        ),
+        verdict as (
+            select j.id,
+                   case when j.reported = 0 then j.sent + j.refused
+                        else j.reported + j.refused_judged end as judged,
+                   j.refused_judged + j.bounced as hard,
+                   j.refused_judged, j.bounced, j.delivered, j.complained
+            from judged j
+        ),
+        paused as (
+            update campaigns c
+            set status = 'paused',
+                paused_reason = case
+                    when p_pause_rate < 1 and v.judged >= p_min_sends
+                         and v.hard > p_pause_rate * v.judged
+                        then format('bounce guard: %s of %s recipients bounced hard (%s refused '
+                                    'at sending, %s bounced later), more than BOUNCE_PAUSE_RATE '
+                                    'allows', v.hard, v.judged, v.refused_judged, v.bounced)
+                    else format('complaint guard: %s of %s delivered recipients marked it as '
+                                'spam, more than COMPLAINT_PAUSE_RATE allows',
+                                v.complained, v.delivered) end,
+                updated_at = p_now
+            from verdict v
+            where c.id = v.id
+              and ((p_pause_rate < 1 and v.judged >= p_min_sends
+                    and v.hard > p_pause_rate * v.judged)
+                   or (p_complaint_rate < 1 and v.delivered >= p_complaint_min
+                       and v.complained > p_complaint_rate * v.delivered))
+            returning c.id, c.name, c.paused_reason
+        )
+        select coalesce(jsonb_agg(jsonb_build_object(
+                   'campaign_id', id, 'campaign_name', name, 'reason', paused_reason)
+                   order by id), '[]'::jsonb)
+        into v_paused
+        from paused;
+    end if;
+
+    return v_paused;
+end
+$$;
+
 call cr_restrict_routines();
 
 insert into cr_schema_migrations (version, name) values (6, '0006_events.sql')

@@ -26,7 +26,8 @@ cr_finish_v2(p_id uuid, p_worker text, p_now timestamptz, p_status text, p_error
 cr_recover_stale(p_cutoff timestamptz, p_max_attempts int, p_now timestamptz)
 
 -- name: roll_up
-cr_roll_up_guarded(p_now timestamptz, p_pause_rate double precision, p_min_sends int)
+cr_roll_up_guarded_v2(p_now timestamptz, p_pause_rate double precision, p_min_sends int,
+                      p_complaint_rate double precision, p_complaint_min int)
 
 -- name: status
 cr_campaign_status_v2(p_now timestamptz, p_min_interval_seconds int, p_daily_cap int,
@@ -56,3 +57,6 @@ cr_events_settle_unseen(p_grace_seconds int, p_now timestamptz)
 
 -- name: roll_up_events
 cr_events_roll_up(p_campaign_ids uuid[], p_now timestamptz)
+
+-- name: events_status
+cr_events_status()

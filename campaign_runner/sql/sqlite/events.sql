@@ -277,3 +277,25 @@ SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'email_queue';
 -- name: rewrite_email_queue_table
 -- Only under PRAGMA writable_schema, by sqlite_ingest.widen_failure_kinds.
 UPDATE sqlite_schema SET sql = :sql WHERE type = 'table' AND name = 'email_queue';
+
+-- name: status
+-- As cr_events_status: each campaign's counters, and its ambiguous rows settled as
+-- sent, still in doubt and confirmed not accepted.
+SELECT c.id AS campaign_id, c.delivered_count AS delivered, c.opened_count AS opened,
+       c.clicked_count AS clicked, c.bounced_count AS bounced,
+       c.complained_count AS complained, c.unsubscribed_count AS unsubscribed,
+       coalesce(r.settled_sent, 0) AS settled_sent,
+       coalesce(r.pending, 0) AS ambiguous_pending,
+       coalesce(r.not_accepted, 0) AS not_accepted
+FROM campaigns c
+LEFT JOIN (
+    SELECT q.campaign_id,
+           count(*) FILTER (WHERE q.status = 'sent') AS settled_sent,
+           count(*) FILTER (WHERE q.status = 'failed' AND q.failure_kind = 'ambiguous')
+               AS pending,
+           count(*) FILTER (WHERE q.status = 'failed' AND q.failure_kind = 'not_accepted')
+               AS not_accepted
+    FROM email_queue q
+    WHERE q.settled_note IS NOT NULL OR q.failure_kind IN ('ambiguous', 'not_accepted')
+    GROUP BY q.campaign_id
+) r ON r.campaign_id = c.id;
