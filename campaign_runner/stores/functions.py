@@ -198,8 +198,7 @@ class FunctionStore:
 
     def status(self, now: datetime, pacing: Pacing = UNPACED) -> list[CampaignStatus]:
         rows = self._call("status", {"p_now": now, **_pacing(pacing)})
-        figures = reports.events_figures(self._call("events_status", {}))
-        return [reports.campaign_status(row, figures) for row in rows or []]
+        return [reports.campaign_status(row) for row in rows or []]
 
     def failed_rows(self, campaign_id: str) -> FailedRows:
         return reports.failed_rows(self._call("failed_rows", {"p_campaign_id": campaign_id}))

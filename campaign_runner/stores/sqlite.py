@@ -294,8 +294,11 @@ class SqliteStore:
     def status(self, now: datetime, pacing: Pacing = UNPACED) -> list[CampaignStatus]:
         with self._transaction("DEFERRED") as db:
             rows = db.execute(Q["status"], self._pacing_params(now, pacing)).fetchall()
-            figures = reports.events_figures(sqlite_ingest.status(db))
-        return [reports.campaign_status(row, figures) for row in rows]
+            figures = {str(f["campaign_id"]): dict(f) for f in sqlite_ingest.status(db)}
+        return [
+            reports.campaign_status({**dict(row), **figures.get(str(row["campaign_id"]), {})})
+            for row in rows
+        ]
 
     def failed_rows(self, campaign_id: str) -> FailedRows:
         with self._transaction("DEFERRED") as db:

@@ -472,6 +472,26 @@ as $$
         group by q.campaign_id) r on r.campaign_id = c.id
 $$;
 
+-- As cr_campaign_status_v2 (kept for the previous version), each campaign with the
+-- keys of its cr_events_status entry too.
+create or replace function cr_campaign_status_v3(
+    p_now timestamptz,
+    p_min_interval_seconds int,
+    p_daily_cap int,
+    p_day_start timestamptz
+) returns jsonb
+language sql stable
+set search_path = public, pg_temp
+as $$
+    select coalesce(jsonb_agg(s.value || coalesce(f.value - 'campaign_id', '{}'::jsonb)
+                              order by s.n), '[]'::jsonb)
+    from jsonb_array_elements(cr_campaign_status_v2(p_now, p_min_interval_seconds,
+                                                    p_daily_cap, p_day_start))
+         with ordinality as s(value, n)
+    left join jsonb_array_elements(cr_events_status()) as f(value)
+           on f.value ->> 'campaign_id' = s.value ->> 'campaign_id'
+$$;
+
 -- cr_roll_up_guarded (0005, kept for the previous version) with the guard judging
 -- what comes back. Rows count from the campaign's start or from when an operator
 -- resumed it (guard_reset_at), by send_started_at. A `sending` campaign with rows
@@ -555,13 +575,17 @@ begin
                    case when j.reported = 0 then j.sent + j.refused
                         else j.reported + j.refused_judged end as judged,
                    j.refused_judged + j.bounced as hard,
-                   j.refused_judged, j.bounced, j.delivered, j.complained
+                   j.refused_judged, j.bounced, j.delivered, j.complained, j.reported
             from judged j
         ),
         paused as (
             update campaigns c
             set status = 'paused',
                 paused_reason = case
+                    when p_pause_rate < 1 and v.judged >= p_min_sends
+                         and v.hard > p_pause_rate * v.judged and v.reported = 0
+                        then format('bounce guard: the provider rejected %s of %s recipients, '
+                                    'more than BOUNCE_PAUSE_RATE allows', v.hard, v.judged)
                     when p_pause_rate < 1 and v.judged >= p_min_sends
                          and v.hard > p_pause_rate * v.judged
                         then format('bounce guard: %s of %s recipients bounced hard (%s refused '

@@ -30,7 +30,7 @@ cr_roll_up_guarded_v2(p_now timestamptz, p_pause_rate double precision, p_min_se
                       p_complaint_rate double precision, p_complaint_min int)
 
 -- name: status
-cr_campaign_status_v2(p_now timestamptz, p_min_interval_seconds int, p_daily_cap int,
+cr_campaign_status_v3(p_now timestamptz, p_min_interval_seconds int, p_daily_cap int,
                       p_day_start timestamptz)
 
 -- name: failed_rows
@@ -57,6 +57,3 @@ cr_events_settle_unseen(p_grace_seconds int, p_now timestamptz)
 
 -- name: roll_up_events
 cr_events_roll_up(p_campaign_ids uuid[], p_now timestamptz)
-
--- name: events_status
-cr_events_status()

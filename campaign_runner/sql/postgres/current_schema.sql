@@ -75,6 +75,19 @@ CREATE FUNCTION public.cr_campaign_status_v2(p_now timestamp with time zone, p_m
     left join last_error e on e.campaign_id = p.campaign_id
 $$;
 
+CREATE FUNCTION public.cr_campaign_status_v3(p_now timestamp with time zone, p_min_interval_seconds integer, p_daily_cap integer, p_day_start timestamp with time zone) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    select coalesce(jsonb_agg(s.value || coalesce(f.value - 'campaign_id', '{}'::jsonb)
+                              order by s.n), '[]'::jsonb)
+    from jsonb_array_elements(cr_campaign_status_v2(p_now, p_min_interval_seconds,
+                                                    p_daily_cap, p_day_start))
+         with ordinality as s(value, n)
+    left join jsonb_array_elements(cr_events_status()) as f(value)
+           on f.value ->> 'campaign_id' = s.value ->> 'campaign_id'
+$$;
+
 CREATE FUNCTION public.cr_campaign_uuid(p_id text) RETURNS uuid
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO 'public', 'pg_temp'
@@ -343,6 +356,31 @@ begin
 end
 $$;
 
+CREATE FUNCTION public.cr_events_status() RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    select coalesce(jsonb_agg(jsonb_build_object(
+               'campaign_id', c.id, 'delivered', c.delivered_count, 'opened', c.opened_count,
+               'clicked', c.clicked_count, 'bounced', c.bounced_count,
+               'complained', c.complained_count, 'unsubscribed', c.unsubscribed_count,
+               'settled_sent', coalesce(r.settled_sent, 0),
+               'ambiguous_pending', coalesce(r.pending, 0),
+               'not_accepted', coalesce(r.not_accepted, 0))
+           order by c.id), '[]'::jsonb)
+    from campaigns c
+    left join (
+        select q.campaign_id,
+               count(*) filter (where q.status = 'sent') as settled_sent,
+               count(*) filter (where q.status = 'failed' and q.failure_kind = 'ambiguous')
+                   as pending,
+               count(*) filter (where q.status = 'failed' and q.failure_kind = 'not_accepted')
+                   as not_accepted
+        from email_queue q
+        where q.settled_note is not null or q.failure_kind in ('ambiguous', 'not_accepted')
+        group by q.campaign_id) r on r.campaign_id = c.id
+$$;
+
 CREATE FUNCTION public.cr_failed_kinds(p_campaign_id uuid) RETURNS TABLE(id uuid, kind text)
     LANGUAGE sql STABLE
     SET search_path TO 'public', 'pg_temp'
@@ -437,6 +475,10 @@ begin
     return true;
 end
 $$;
+
+CREATE FUNCTION public.cr_hard_bounce(p_class integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    AS $$ select coalesce(p_class in (10, 30, 90), false) $$;
 
 CREATE FUNCTION public.cr_ingest_events(p_poller text, p_now timestamp with time zone, p_lease_seconds integer, p_events jsonb, p_window_from timestamp with time zone, p_window_to timestamp with time zone, p_next_path text) RETURNS jsonb
     LANGUAGE plpgsql
@@ -891,6 +933,109 @@ begin
 end
 $$;
 
+CREATE FUNCTION public.cr_roll_up_guarded_v2(p_now timestamp with time zone, p_pause_rate double precision, p_min_sends integer, p_complaint_rate double precision, p_complaint_min integer) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+declare
+    v_ids uuid[];
+    v_paused jsonb := '[]'::jsonb;
+begin
+    select array_agg(live.id order by live.id) into v_ids
+    from (select id from campaigns
+          where status in ('sending', 'paused', 'cancelled')
+             or (status = 'scheduled' and paused_reason is not null)
+          order by id
+          for update) live;
+
+    update campaigns
+    set paused_reason = null, guard_reset_at = p_now
+    where id = any(v_ids) and cr_claimable(status) and paused_reason is not null;
+
+    perform cr_roll_up(p_now);
+
+    if p_pause_rate < 1 or p_complaint_rate < 1 then
+        with counted as (
+            select c.id,
+                   count(*) filter (where q.status = 'sent') as sent,
+                   count(*) filter (where q.status = 'failed' and q.failure_kind = 'rejected')
+                       as refused,
+                   count(*) filter (where q.status = 'sent'
+                                      and (q.delivered_at is not null
+                                           or q.bounced_at is not null)) as reported,
+                   count(*) filter (where q.status = 'sent' and cr_hard_bounce(q.bounce_class))
+                       as bounced,
+                   count(*) filter (where q.delivered_at is not null) as delivered,
+                   count(*) filter (where q.complained_at is not null) as complained,
+                   max(q.send_started_at) filter (where q.status = 'sent'
+                                                    and (q.delivered_at is not null
+                                                         or q.bounced_at is not null))
+                       as last_reported
+            from campaigns c
+            join email_queue q on q.campaign_id = c.id
+            where c.id = any(v_ids) and c.status = 'sending'
+              and coalesce(q.send_started_at, q.updated_at)
+                  >= coalesce(c.guard_reset_at, '-infinity')
+              and exists (select 1 from email_queue w
+                          where w.campaign_id = c.id and w.status = 'queued')
+            group by c.id
+        ),
+        judged as materialized (
+            select n.*,
+                   case when n.reported = 0 then n.refused
+                        else (select count(*) from email_queue q, campaigns c
+                              where c.id = n.id and q.campaign_id = n.id
+                                and q.status = 'failed' and q.failure_kind = 'rejected'
+                                and coalesce(q.send_started_at, q.updated_at)
+                                    >= coalesce(c.guard_reset_at, '-infinity')
+                                and coalesce(q.send_started_at, q.updated_at)
+                                    <= n.last_reported) end as refused_judged
+            from counted n
+        ),
+        verdict as (
+            select j.id,
+                   case when j.reported = 0 then j.sent + j.refused
+                        else j.reported + j.refused_judged end as judged,
+                   j.refused_judged + j.bounced as hard,
+                   j.refused_judged, j.bounced, j.delivered, j.complained, j.reported
+            from judged j
+        ),
+        paused as (
+            update campaigns c
+            set status = 'paused',
+                paused_reason = case
+                    when p_pause_rate < 1 and v.judged >= p_min_sends
+                         and v.hard > p_pause_rate * v.judged and v.reported = 0
+                        then format('bounce guard: the provider rejected %s of %s recipients, '
+                                    'more than BOUNCE_PAUSE_RATE allows', v.hard, v.judged)
+                    when p_pause_rate < 1 and v.judged >= p_min_sends
+                         and v.hard > p_pause_rate * v.judged
+                        then format('bounce guard: %s of %s recipients bounced hard (%s refused '
+                                    'at sending, %s bounced later), more than BOUNCE_PAUSE_RATE '
+                                    'allows', v.hard, v.judged, v.refused_judged, v.bounced)
+                    else format('complaint guard: %s of %s delivered recipients marked it as '
+                                'spam, more than COMPLAINT_PAUSE_RATE allows',
+                                v.complained, v.delivered) end,
+                updated_at = p_now
+            from verdict v
+            where c.id = v.id
+              and ((p_pause_rate < 1 and v.judged >= p_min_sends
+                    and v.hard > p_pause_rate * v.judged)
+                   or (p_complaint_rate < 1 and v.delivered >= p_complaint_min
+                       and v.complained > p_complaint_rate * v.delivered))
+            returning c.id, c.name, c.paused_reason
+        )
+        select coalesce(jsonb_agg(jsonb_build_object(
+                   'campaign_id', id, 'campaign_name', name, 'reason', paused_reason)
+                   order by id), '[]'::jsonb)
+        into v_paused
+        from paused;
+    end if;
+
+    return v_paused;
+end
+$$;
+
 CREATE FUNCTION public.cr_rows_json(p_ids uuid[]) RETURNS jsonb
     LANGUAGE sql STABLE
     SET search_path TO 'public', 'pg_temp'
@@ -1120,6 +1265,8 @@ REVOKE ALL ON FUNCTION public.cr_campaign_status(p_now timestamp with time zone)
 
 REVOKE ALL ON FUNCTION public.cr_campaign_status_v2(p_now timestamp with time zone, p_min_interval_seconds integer, p_daily_cap integer, p_day_start timestamp with time zone) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION public.cr_campaign_status_v3(p_now timestamp with time zone, p_min_interval_seconds integer, p_daily_cap integer, p_day_start timestamp with time zone) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION public.cr_campaign_uuid(p_id text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_claim(p_worker text, p_limit integer, p_now timestamp with time zone, p_min_interval_seconds integer, p_daily_cap integer, p_day_start timestamp with time zone) FROM PUBLIC;
@@ -1134,6 +1281,8 @@ REVOKE ALL ON FUNCTION public.cr_events_roll_up(p_campaign_ids uuid[], p_now tim
 
 REVOKE ALL ON FUNCTION public.cr_events_settle_unseen(p_grace_seconds integer, p_now timestamp with time zone) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION public.cr_events_status() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION public.cr_failed_kinds(p_campaign_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_failed_rows(p_campaign_id text) FROM PUBLIC;
@@ -1143,6 +1292,8 @@ REVOKE ALL ON FUNCTION public.cr_failure_kind_of(p_status text, p_error text) FR
 REVOKE ALL ON FUNCTION public.cr_finish(p_id uuid, p_worker text, p_now timestamp with time zone, p_status text, p_error text, p_provider_message_id text, p_retry_at timestamp with time zone, p_give_back boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_finish_v2(p_id uuid, p_worker text, p_now timestamp with time zone, p_status text, p_error text, p_failure_kind text, p_provider_message_id text, p_retry_at timestamp with time zone, p_give_back boolean) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION public.cr_hard_bounce(p_class integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_ingest_events(p_poller text, p_now timestamp with time zone, p_lease_seconds integer, p_events jsonb, p_window_from timestamp with time zone, p_window_to timestamp with time zone, p_next_path text) FROM PUBLIC;
 
@@ -1161,6 +1312,8 @@ REVOKE ALL ON FUNCTION public.cr_retry_failed(p_campaign_id text, p_include_ambi
 REVOKE ALL ON FUNCTION public.cr_roll_up(p_now timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_roll_up_guarded(p_now timestamp with time zone, p_pause_rate double precision, p_min_sends integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION public.cr_roll_up_guarded_v2(p_now timestamp with time zone, p_pause_rate double precision, p_min_sends integer, p_complaint_rate double precision, p_complaint_min integer) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_rows_json(p_ids uuid[]) FROM PUBLIC;
 

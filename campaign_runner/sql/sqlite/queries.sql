@@ -239,7 +239,7 @@ verdict AS (
            CASE WHEN j.reported = 0 THEN j.sent + j.refused
                 ELSE j.reported + j.refused_judged END AS judged,
            j.refused_judged + j.bounced AS hard,
-           j.refused_judged, j.bounced, j.delivered, j.complained
+           j.refused_judged, j.bounced, j.delivered, j.complained, j.reported
     FROM judged j
 ),
 tripped AS (
@@ -250,6 +250,9 @@ tripped AS (
 UPDATE campaigns
 SET status = 'paused',
     paused_reason = CASE
+        WHEN t.bounces AND t.reported = 0
+            THEN printf('bounce guard: the provider rejected %d of %d recipients, '
+                        || 'more than BOUNCE_PAUSE_RATE allows', t.hard, t.judged)
         WHEN t.bounces
             THEN printf('bounce guard: %d of %d recipients bounced hard (%d refused at sending, '
                         || '%d bounced later), more than BOUNCE_PAUSE_RATE allows',
