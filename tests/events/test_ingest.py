@@ -9,7 +9,7 @@ from typing import Any
 
 from campaign_runner.events.records import page_records
 from campaign_runner.events.windows import Window
-from tests.fakes.sparkpost_events import event_time
+from tests.fakes.sparkpost_events import raw_event as raw
 
 from .kits import Kit, SqliteKit
 
@@ -17,35 +17,6 @@ T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 WINDOW = Window(T0 - timedelta(hours=1), T0 + timedelta(hours=6))
 NOW = T0 + timedelta(hours=7)
 AMBIGUOUS = "ambiguous: interrupted during send (worker w9 stopped after the send started)"
-_ids = iter(range(10**9, 2 * 10**9))
-
-
-def raw(
-    kind: str,
-    row: str | None,
-    at: datetime,
-    to: str = "ana@example.org",
-    transmission: str | None = None,
-    message: str | None = None,
-    **fields: Any,
-) -> dict[str, Any]:
-    """An event as the Events API spells it."""
-    event: dict[str, Any] = {
-        "type": kind,
-        "event_id": str(next(_ids)),
-        "timestamp": event_time(at, zulu=bool(at.second % 2)),
-        "rcpt_to": to,
-        "raw_rcpt_to": to,
-        "campaign_id": "spring",
-        "message_id": message or f"msg-{row}",
-        "num_retries": "0",
-    }
-    if transmission:
-        event["transmission_id"] = transmission
-    if row is not None:
-        event["rcpt_meta"] = {"email_id": row}
-    event.update(fields)
-    return event
 
 
 def ingest(kit: Kit, *events: Any, poller: str = "w1", **options: Any) -> dict[str, Any]:

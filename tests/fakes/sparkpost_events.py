@@ -471,3 +471,34 @@ def _type_fields(kind: str, raw_to: str, bounce_class: int | None) -> dict[str, 
     if kind == "list_unsubscribe":
         return {"mailfrom": raw_to}
     return {}
+
+
+_ids = itertools.count(10**9)
+
+
+def raw_event(
+    kind: str,
+    row: str | None,
+    at: datetime,
+    to: str = "ana@example.org",
+    transmission: str | None = None,
+    message: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """An event as the Events API spells it, for tests that hand the store a page."""
+    event: dict[str, Any] = {
+        "type": kind,
+        "event_id": str(next(_ids)),
+        "timestamp": event_time(at, zulu=bool(at.second % 2)),
+        "rcpt_to": to,
+        "raw_rcpt_to": to,
+        "campaign_id": "spring",
+        "message_id": message or f"msg-{row}",
+        "num_retries": "0",
+    }
+    if transmission:
+        event["transmission_id"] = transmission
+    if row is not None:
+        event["rcpt_meta"] = {"email_id": row}
+    event.update(fields)
+    return event
