@@ -58,6 +58,18 @@ def whole(low: int, high: int | None = None) -> Kind[int]:
     )
 
 
+def off_or_whole(low: int) -> Kind[int]:
+    """0 (off), or a whole number from `low` up."""
+
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if value != 0 and value < low:
+            raise ValueError
+        return value
+
+    return Kind(f"0 (off) or a whole number from {low} up", parse)
+
+
 def number(low: float, high: float | None = None) -> Kind[float]:
     def parse(raw: str) -> float:
         value = float(raw)
@@ -354,7 +366,10 @@ class Config:
     )
     # What comes back: SparkPost's Events API, read by the worker and `events`.
     events_poll_seconds = Setting(
-        whole(60), "300", "seconds between two polls of SparkPost's events (window open or not)"
+        off_or_whole(60),
+        "300",
+        "seconds between two polls of SparkPost's events by the worker, window open or not "
+        "(0: the worker does not poll; run `campaign-runner events` from cron instead)",
     )
     events_per_page = Setting(whole(1, 10000), "1000", "events asked for per Events API page")
     events_timeout_seconds = Setting(number(1, 300), "30", "timeout of one Events API request")

@@ -59,9 +59,17 @@ class Worker:
         self._signal_pipe = (-1, -1)
         self._stop_deadline = math.inf  # time.monotonic() when a stop signal's timer exits
 
+    def _events_plan(self) -> str:
+        """What the worker does about SparkPost's events, said once at start."""
+        if self.config.sender != "sparkpost":
+            return f"none: the {self.config.sender} sender gets no delivery reports back"
+        if not self.config.events_poll_seconds:
+            return "not polled here (EVENTS_POLL_SECONDS=0): run `campaign-runner events`"
+        return f"polled every {self.config.events_poll_seconds} s"
+
     def _events_duty(self) -> list[Duty]:
         """SparkPost's events, read in and out of the window; the outbox has none."""
-        if self.config.sender != "sparkpost":
+        if self.config.sender != "sparkpost" or not self.config.events_poll_seconds:
             return []
         events = EventsDuty(self.pipeline.store, self.config, self.pipeline.clock)
         return [Duty("events_poll", self.config.events_poll_seconds, events)]
@@ -131,9 +139,7 @@ class Worker:
             store=self.config.store,
             generator=self.config.generator,
             sender=self.config.sender,
-            events=f"read every {self.config.events_poll_seconds} s"
-            if self.config.sender == "sparkpost"
-            else f"none: the {self.config.sender} sender gets no delivery reports back",
+            events=self._events_plan(),
         )
         announced = None
         backoff = Backoff(self.config.poll_interval_seconds, self.config.max_backoff_seconds)
