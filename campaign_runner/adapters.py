@@ -14,9 +14,10 @@ from .pipeline import Clock, Pipeline, utc_now
 from .ports import Generator, Sender, Store
 from .render import Renderer
 from .senders.outbox import OutboxSender
-from .senders.sparkpost import SparkPostSender
+from .senders.sparkpost import SparkPostSender, transactional
 from .stores.postgres import PostgresStore
 from .stores.sqlite import SqliteStore, path_from_url
+from .unsubscribe import links_for
 
 
 def open_store(config: Config) -> Store:
@@ -53,10 +54,12 @@ def make_sender(config: Config) -> Sender:
 
 def make_renderer(config: Config) -> Renderer:
     return Renderer(
-        unsubscribe_url=config.unsubscribe_url,
+        links=links_for(
+            config.unsubscribe_base_url, config.unsubscribe_url, config.unsubscribe_secret
+        ),
         sender_address=config.sender_address,
         # Non-transactional SparkPost mail: SparkPost suppresses whoever clicks this link.
-        msys_unsubscribe=config.sender == "sparkpost" and not config.sparkpost_transactional,
+        msys_unsubscribe=config.sender == "sparkpost" and not transactional(config),
     )
 
 

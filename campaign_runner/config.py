@@ -132,6 +132,37 @@ def _http_url(raw: str) -> str:
 _http_url.accepts = "an http:// or https:// URL"  # type: ignore[attr-defined]
 
 
+def _https_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if not value.startswith("https://") or len(value) < 12 or any(c in value for c in " ?#"):
+        raise ValueError
+    return value
+
+
+_https_url.accepts = "an https:// URL without query or fragment (RFC 8058 requires https)"  # type: ignore[attr-defined]
+
+
+def _secret(raw: str) -> str:
+    value = raw.strip()
+    if len(value) < 16:
+        raise ValueError
+    return value
+
+
+_secret.accepts = "a random string of at least 16 characters"  # type: ignore[attr-defined]
+
+
+def _listen(raw: str) -> str:
+    """`host:port` or `[v6]:port`; port 0 asks the system for a free one."""
+    host, _, port = raw.strip().rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError
+    return raw.strip()
+
+
+_listen.accepts = "host:port, e.g. 127.0.0.1:8080 or [::1]:8080"  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -174,7 +205,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SPARKPOST_TRANSACTIONAL",
         "false",
         _bool,
-        "send as transactional (SparkPost then adds no List-Unsubscribe of its own)",
+        "send as transactional (SparkPost then adds no List-Unsubscribe of its own); "
+        "always on with UNSUBSCRIBE_BASE_URL, so that SparkPost keeps ours",
     ),
     Setting("SPARKPOST_SANDBOX", "false", _bool, "SparkPost sandbox mode (test sending domain)"),
     Setting("SPARKPOST_TIMEOUT_SECONDS", "30", _float(1, 300), "timeout of one SparkPost request"),
@@ -271,7 +303,8 @@ SETTINGS: tuple[Setting, ...] = (
         "UNSUBSCRIBE_URL",
         "",
         _text,
-        "unsubscribe link; {email_id} and {email} are filled in; empty means mailto: reply",
+        "unsubscribe page of your own; {email_id} and {token} (signed row id; {email} gets it "
+        "too) are filled in; empty means mailto: reply (see UNSUBSCRIBE_BASE_URL)",
     ),
     Setting("SENDER_ADDRESS", "", _text, "postal address printed in the footer"),
     # Logs.
@@ -300,6 +333,28 @@ SETTINGS: tuple[Setting, ...] = (
         "./campaign-runner.lock",
         _text,
         "lock that keeps two `--once` runs on one machine from overlapping",
+    ),
+    # Unsubscribe and the HTTP face.
+    Setting(
+        "HTTP_LISTEN",
+        "",
+        _listen,
+        "host:port the worker serves /u/<token>, /healthz and /metrics on; empty: off",
+    ),
+    Setting(
+        "UNSUBSCRIBE_BASE_URL",
+        "",
+        _https_url,
+        "public https URL of HTTP_LISTEN behind your proxy; every message then carries "
+        "one-click List-Unsubscribe to {base}/u/<token> (replaces UNSUBSCRIBE_URL)",
+    ),
+    Setting(
+        "UNSUBSCRIBE_SECRET",
+        "",
+        _secret,
+        "signs unsubscribe tokens; needed by UNSUBSCRIBE_BASE_URL and {token} links; "
+        "changing it breaks the links already sent",
+        True,
     ),
 )
 
@@ -355,6 +410,9 @@ class Config:
     worker_id: str
     heartbeat_file: str
     lock_file: str
+    http_listen: str
+    unsubscribe_base_url: str
+    unsubscribe_secret: str
     # Derived: which adapters run, and whether the choice was the operator's.
     store: str = "sqlite"
     sender_explicit: bool = False
@@ -395,6 +453,23 @@ def load(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(
     return _choose_adapters(Config(**values))
 
 
+def _check_unsubscribe(cfg: Config) -> None:
+    if cfg.unsubscribe_base_url and cfg.unsubscribe_url:
+        raise ConfigError(
+            "UNSUBSCRIBE_URL and UNSUBSCRIBE_BASE_URL are both set: expected one "
+            "(BASE_URL: this worker's own page; URL: a page of yours)"
+        )
+    needs_token = cfg.unsubscribe_base_url or any(
+        p in cfg.unsubscribe_url for p in ("{token}", "{email}")
+    )
+    if needs_token and not cfg.unsubscribe_secret:
+        what = "UNSUBSCRIBE_BASE_URL" if cfg.unsubscribe_base_url else "UNSUBSCRIBE_URL"
+        raise ConfigError(
+            f"UNSUBSCRIBE_SECRET is empty: expected a secret of 16 characters or more to sign "
+            f"the tokens {what} carries (no address is ever put in a link)"
+        )
+
+
 def _choose_adapters(cfg: Config) -> Config:
     if cfg.work_end_hour <= cfg.work_start_hour:
         raise ConfigError(
@@ -426,6 +501,7 @@ def _choose_adapters(cfg: Config) -> Config:
     generator = cfg.generator or ("groq" if cfg.groq_api_key else "template")
     if generator == "groq" and not cfg.groq_api_key:
         raise ConfigError("GROQ_API_KEY is empty: expected a key when GENERATOR=groq")
+    _check_unsubscribe(cfg)
     worker_id = cfg.worker_id or f"{socket.gethostname()}:{os.getpid()}"
     return replace(
         cfg,
