@@ -42,7 +42,7 @@ from ..ports import (
 from . import reports
 from .rows import email_from_row
 
-Q = sql.queries("postgres/calls.sql")
+Q = {**sql.queries("postgres/calls.sql"), **sql.queries("postgres/unsubscribe.sql")}
 
 CONNECT_TIMEOUT_SECONDS = 10
 # SQLSTATE classes about the values one row sent (22: data exception, e.g. a NUL
@@ -184,6 +184,16 @@ class PostgresStore:
                 {"campaign_id": campaign_id, "include_ambiguous": include_ambiguous, "now": now},
             )
         )
+
+    def recipient_of(self, email_id: str) -> str | None:
+        """The address of row `email_id`; None when there is no such row (or no address)."""
+        return self._call("recipient_of", {"id": email_id})
+
+    def suppress_recipient_of(self, email_id: str, reason: str, source: str, now: datetime) -> bool:
+        """Suppress the recipient of row `email_id` (kept as first written if it already
+        is); False when there is no such row."""
+        params = {"id": email_id, "reason": reason, "source": source, "now": now}
+        return bool(self._call("suppress_recipient_of", params))
 
     def schema_version(self) -> int:
         """The highest migration applied; 0 on a database never migrated."""

@@ -1,0 +1,1 @@
+delete from email_queue where id = %(id)s

@@ -1,0 +1,1 @@
+select email, reason, source, created_at from suppressions where email = %(email)s

@@ -1,0 +1,1 @@
+DELETE FROM email_queue WHERE id = :id

@@ -1,0 +1,1 @@
+SELECT email, reason, source, created_at FROM suppressions WHERE email = :email
