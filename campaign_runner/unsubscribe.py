@@ -1,8 +1,8 @@
 """Signed unsubscribe tokens, and the links that carry them.
 
 A token names one `email_queue` row and nothing else: it is the row id, signed
-with `UNSUBSCRIBE_SECRET` by itsdangerous (HMAC-SHA1 over a salted key
-derivation, compared in constant time). No address is in it, so no recipient
+with `UNSUBSCRIBE_SECRET` by itsdangerous (HMAC-SHA256 with a key derived
+from the secret and a salt, compared in constant time). No address is in it, so no recipient
 address ever appears in a URL of ours, and a token cannot be forged or altered
 without the secret. It does not expire: an unsubscribe link must keep working
 for as long as the mail sits in someone's inbox.
@@ -18,6 +18,7 @@ Where the links point:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -31,7 +32,9 @@ MAX_TOKEN_CHARS = 200
 
 class Tokens:
     def __init__(self, secret: str) -> None:
-        self._serializer = URLSafeSerializer(secret, salt=SALT)
+        self._serializer = URLSafeSerializer(
+            secret, salt=SALT, signer_kwargs={"digest_method": hashlib.sha256}
+        )
 
     def make(self, email_id: str) -> str:
         return str(self._serializer.dumps(email_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from dataclasses import replace
 
@@ -18,6 +19,7 @@ from tests.fixtures.postgres import free_port
 from .conftest import SECRET, Face
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
+SHA256 = {"signer_kwargs": {"digest_method": hashlib.sha256}}
 ONE_CLICK_BODY = b"List-Unsubscribe=One-Click"
 
 
@@ -68,8 +70,11 @@ def bad_tokens(email_id: str) -> dict[str, str]:
         "altered signature": payload + "." + signature[::-1],
         "altered payload": Tokens(SECRET).make(email_id + "x").rsplit(".", 1)[0] + "." + signature,
         "other secret": Tokens("another-secret-of-length").make(email_id),
-        "other salt": str(URLSafeSerializer(SECRET, salt=SALT + "x").dumps(email_id)),
-        "not a string inside": str(URLSafeSerializer(SECRET, salt=SALT).dumps({"id": email_id})),
+        "other salt": str(URLSafeSerializer(SECRET, salt=SALT + "x", **SHA256).dumps(email_id)),
+        "sha1, the default": str(URLSafeSerializer(SECRET, salt=SALT).dumps(email_id)),
+        "not a string inside": str(
+            URLSafeSerializer(SECRET, salt=SALT, **SHA256).dumps({"id": email_id})
+        ),
         "huge": "a" * 5000,
     }
 
