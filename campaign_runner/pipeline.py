@@ -98,8 +98,8 @@ class Pipeline:
         self._unstarted = 0  # rows handed to the pool that no thread has picked up yet
         self._started = threading.Condition()
         # Outcomes the database was down for, by email id: written first thing next cycle.
-        self._unrecorded: dict[str, tuple[Email, Outcome, float]] = {}
-        self._unrecorded_lock = threading.Lock()
+        self._pending: dict[str, tuple[Email, Outcome, float]] = {}
+        self._pending_lock = threading.Lock()
 
     # -- a cycle ------------------------------------------------------------
 
@@ -112,30 +112,20 @@ class Pipeline:
         """Claim one batch and process it. With `more`, a full batch is followed by the
         next claim as soon as every claimed row has started, for as long as `more()`
         allows: the threads then never sit idle waiting for a batch's slowest email.
-        `recover=False` skips the look for expired leases (the worker paces it)."""
+        `recover=False` skips the look for expired leases (the worker's timed duty
+        `recover()` does it instead)."""
         started = time.monotonic()
         report = CycleReport()
         self._halt_reason = None
         self._halted_domains = set()
-        recorded_late = self.record_unrecorded()
+        written_late = self.write_pending_outcomes()
         now = self.clock()
         if recover:
-            report.recovered = self.store.recover_stale(
-                self.config.lease_seconds, self.config.max_attempts, now
-            )
-        if report.recovered:
-            log.warning("recovered_stale_rows", **report.recovered)
+            report.recovered = self._recover_stale(now)
         if not self.stopping.is_set():
             self._tally(self._claim_and_start(now, pacing, more, report), report, wait=True)
-        if report.claimed or report.recovered or recorded_late:
-            for paused in self.store.roll_up(self.clock(), self.guard):
-                log.error(
-                    "campaign_paused",
-                    campaign_id=paused.campaign_id,
-                    campaign_name=paused.campaign_name,
-                    reason=paused.reason,
-                    bounce_pause_rate=self.guard.pause_rate,
-                )
+        if report.claimed or report.recovered or written_late:
+            self._roll_up()
         report.systemic = self._halt_reason
         report.duration_ms = int((time.monotonic() - started) * 1000)
         log.info(
@@ -149,6 +139,34 @@ class Pipeline:
             **({"halted": report.systemic} if report.systemic else {}),
         )
         return report
+
+    def recover(self) -> Counter[str]:
+        """Settle the rows whose lease ran out, between cycles (a timed duty of the
+        worker). This worker's pending outcomes go first: once their own lease ran out,
+        recovery would take an email known to be sent for an ambiguous one."""
+        written = self.write_pending_outcomes()
+        recovered = self._recover_stale(self.clock())
+        if recovered or written:
+            self._roll_up()
+        return recovered
+
+    def _recover_stale(self, now: datetime) -> Counter[str]:
+        recovered = self.store.recover_stale(
+            self.config.lease_seconds, self.config.max_attempts, now
+        )
+        if recovered:
+            log.warning("recovered_stale_rows", **recovered)
+        return recovered
+
+    def _roll_up(self) -> None:
+        for paused in self.store.roll_up(self.clock(), self.guard):
+            log.error(
+                "campaign_paused",
+                campaign_id=paused.campaign_id,
+                campaign_name=paused.campaign_name,
+                reason=paused.reason,
+                bounce_pause_rate=self.guard.pause_rate,
+            )
 
     def _claim_and_start(
         self,
@@ -257,7 +275,7 @@ class Pipeline:
                 return None
             except Exception as exc:  # every failure becomes an outcome; see _outcome_for
                 outcome = self._outcome_for(email, exc, send_started)
-        return self._finish(email, outcome, started)
+        return self._settle(email, outcome, started)
 
     def _content(self, email: Email) -> Content:
         if (email.body or "").strip():
@@ -298,43 +316,50 @@ class Pipeline:
                 self._halt_reason = reason
                 log.error("cycle_halted", reason=reason)
 
-    def _finish(self, email: Email, outcome: Outcome, started: float) -> Outcome | None:
+    def _settle(self, email: Email, outcome: Outcome, started: float) -> Outcome | None:
+        """Write one email's outcome, trying harder than usual (`_write_outcome`); if the
+        database stays down, keep it pending instead and halt the cycle."""
         try:
-            recorded = _record(self.store, email, self.config.worker_id, outcome, self.clock())
+            written = _write_outcome(
+                self.store, email, self.config.worker_id, outcome, self.clock()
+            )
         except StoreUnavailable as exc:
             # The row stays `processing`, locked by this worker. Kept and written before the
             # next stale recovery: once the lease ran out, recovery would take an email known
             # to be sent for an ambiguous one.
-            with self._unrecorded_lock:
-                self._unrecorded[email.id] = (email, outcome, started)
+            with self._pending_lock:
+                self._pending[email.id] = (email, outcome, started)
             self._halt(str(exc))
             log.error(
                 "outcome_not_recorded", email_id=email.id, status=outcome.status, error=str(exc)
             )
             return None
-        return self._recorded(email, outcome, started, recorded)
+        return self._log_outcome(email, outcome, started, written)
 
-    def unrecorded(self) -> list[tuple[Email, Outcome]]:
-        """The outcomes kept by `_finish` while the database was down, not written yet."""
-        with self._unrecorded_lock:
-            return [(email, outcome) for email, outcome, _ in self._unrecorded.values()]
+    def pending_outcomes(self) -> list[tuple[Email, Outcome]]:
+        """The outcomes `_settle` kept while the database was down, not written yet."""
+        with self._pending_lock:
+            return [(email, outcome) for email, outcome, _ in self._pending.values()]
 
-    def record_unrecorded(self) -> int:
-        """Write the outcomes kept by `_finish`; StoreUnavailable if the database is still
-        down (the rest stay kept). How many were written."""
-        with self._unrecorded_lock:
-            kept = list(self._unrecorded.values())
+    def write_pending_outcomes(self) -> int:
+        """Write the outcomes `_settle` kept, once each (the caller decides when to try
+        again); StoreUnavailable if the database is still down, the rest staying
+        pending. How many were written."""
+        with self._pending_lock:
+            kept = list(self._pending.values())
         for email, outcome, started in kept:
-            recorded = self.store.finish(email, self.config.worker_id, outcome, self.clock())
-            with self._unrecorded_lock:
-                del self._unrecorded[email.id]
-            self._recorded(email, outcome, started, recorded)
+            written = self.store.finish(email, self.config.worker_id, outcome, self.clock())
+            with self._pending_lock:
+                del self._pending[email.id]
+            self._log_outcome(email, outcome, started, written)
         return len(kept)
 
-    def _recorded(
-        self, email: Email, outcome: Outcome, started: float, recorded: bool
+    def _log_outcome(
+        self, email: Email, outcome: Outcome, started: float, written: bool
     ) -> Outcome | None:
-        if not recorded:
+        """The `email` line of an outcome the store took; `lease_lost` when it refused it
+        (the row was no longer ours), and then the outcome counts for nothing."""
+        if not written:
             log.error("lease_lost", email_id=email.id, campaign_id=email.campaign_id)
             return None
         log.log(
@@ -359,6 +384,9 @@ _LEVEL = {SENT: 20, QUEUED: 30, FAILED: 30}  # info, warning, warning
     wait=wait_random_exponential(multiplier=0.5, max=8),
     reraise=True,
 )
-def _record(store: Store, email: Email, worker_id: str, outcome: Outcome, now: datetime) -> bool:
-    """A sent email whose outcome cannot be written would later look ambiguous: try harder."""
+def _write_outcome(
+    store: Store, email: Email, worker_id: str, outcome: Outcome, now: datetime
+) -> bool:
+    """`store.finish`, retried through a short outage: a sent email whose outcome cannot
+    be written would later look ambiguous. False: the row was no longer ours."""
     return store.finish(email, worker_id, outcome, now)

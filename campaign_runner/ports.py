@@ -74,6 +74,8 @@ class Store(Protocol):
     """The queue. Every write that ends a row is guarded by "still `processing`
     and locked by this worker", so a worker that lost its lease changes nothing."""
 
+    where: str  # where its database is, fit for any message (no secrets)
+
     def claim(self, worker_id: str, limit: int, now: datetime, pacing: Pacing) -> list[Email]:
         """Atomically move due rows `queued -> processing` (attempts + 1), never one twice."""
         ...
@@ -116,20 +118,35 @@ class Store(Protocol):
         back is `sending` again. Returns how many rows were requeued."""
         ...
 
+    def recipient_of(self, email_id: str) -> str | None:
+        """The address of row `email_id` (for the unsubscribe page); None when there is no
+        such row or it has no address."""
+        ...
+
+    def suppress_recipient_of(self, email_id: str, reason: str, source: str, now: datetime) -> bool:
+        """Suppress the recipient of row `email_id` under the key the claim compares with
+        (a repeat keeps the first entry); False when there is no such row."""
+        ...
+
+    def schema_version(self) -> int | None:
+        """The highest migration applied (0: never migrated); None for a store that keeps
+        its schema current itself when it opens."""
+        ...
+
+    def missing(self) -> list[str]:
+        """One line per table, column or function the schema lacks, naming what adds it."""
+        ...
+
     def close(self) -> None: ...
 
 
 class Generator(Protocol):
-    name: str
-
     def generate(self, email: Email) -> Content:
         """Content for a row whose body is empty. Raises the classes of `errors`."""
         ...
 
 
 class Sender(Protocol):
-    name: str
-
     def send(self, message: Message) -> str:
         """Deliver one message; returns the provider's message id. Raises `errors` classes."""
         ...

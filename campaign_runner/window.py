@@ -19,10 +19,6 @@ class SendingWindow:
     end_hour: int  # exclusive; 24 means midnight at the end of the day
     days: frozenset[int]  # Monday is 0
 
-    @property
-    def always_open(self) -> bool:
-        return self.start_hour == 0 and self.end_hour == 24 and len(self.days) == 7
-
     def is_open(self, now: datetime) -> bool:
         local = now.astimezone(self.tz)
         return local.weekday() in self.days and self.start_hour <= local.hour < self.end_hour

@@ -13,6 +13,7 @@ from types import FrameType
 
 import structlog
 
+from .duties import Backoff, Duties, Duty
 from .errors import StoreUnavailable
 from .liveness import Liveness
 from .pipeline import Pipeline, leave_stop_signals_to_main_thread
@@ -36,7 +37,22 @@ class Worker:
         self.liveness = liveness
         self.config = pipeline.config
         self._wake = threading.Event()
-        self._next_recovery = 0.0  # time.monotonic() of the next look for expired leases
+        self.duties = Duties(
+            [
+                Duty(
+                    "stale_recovery",
+                    self.config.lease_seconds / RECOVERY_CHECKS_PER_LEASE,
+                    pipeline.recover,
+                    in_window_only=True,  # no lease is taken outside it: it sleeps silent
+                ),
+                Duty(
+                    "heartbeat",
+                    liveness.ping_interval(self.config.poll_interval_seconds),
+                    liveness.beat,
+                ),
+            ],
+            backoff_limit_seconds=self.config.max_backoff_seconds,
+        )
         self._signals = 0
         self._signal_pipe = (-1, -1)
         self._stop_deadline = math.inf  # time.monotonic() when a stop signal's timer exits
@@ -108,9 +124,12 @@ class Worker:
             sender=self.config.sender,
         )
         announced = None
-        backoff = 0.0
+        backoff = Backoff(self.config.poll_interval_seconds, self.config.max_backoff_seconds)
         self.liveness.ready()
         while not self.pipeline.stopping.is_set():
+            self.duties.run_due(self._window_open())
+            if self.pipeline.stopping.is_set():
+                break
             now = self.pipeline.clock()
             if not self.window.is_open(now):
                 opens = self.window.next_open(now)
@@ -124,29 +143,18 @@ class Worker:
                 log.info("window_open")
                 announced = None
             full = False
-            recover = time.monotonic() >= self._next_recovery
             try:
-                report = self.pipeline.run_cycle(
-                    more=self._claiming_for_one_poll(), recover=recover
-                )
+                report = self.pipeline.run_cycle(more=self._claiming_for_one_poll(), recover=False)
                 trouble = report.systemic
                 full = report.more_due
-                if recover:
-                    self._next_recovery = (
-                        time.monotonic() + self.config.lease_seconds / RECOVERY_CHECKS_PER_LEASE
-                    )
             except StoreUnavailable as exc:
                 trouble = str(exc)
-            self.liveness.beat()
             if trouble:
-                backoff = min(
-                    max(backoff * 2, self.config.poll_interval_seconds),
-                    self.config.max_backoff_seconds,
-                )
-                log.error("backing_off", seconds=backoff, reason=trouble)
-                self._sleep(backoff)
+                seconds = backoff.failed()
+                log.error("backing_off", seconds=seconds, reason=trouble)
+                self._sleep(seconds)
                 continue
-            backoff = 0.0
+            backoff.succeeded()
             if not full:  # a full batch means more is due: drain the backlog without pausing
                 self._sleep(self.config.poll_interval_seconds)
         code = self._write_back()
@@ -160,9 +168,9 @@ class Worker:
         really happened to it, and the exit code is 1."""
         give_up = time.monotonic() + self.config.shutdown_timeout_seconds
         wait = WRITE_BACK_FIRST_WAIT_SECONDS
-        while kept := self.pipeline.unrecorded():
+        while kept := self.pipeline.pending_outcomes():
             try:
-                self.pipeline.record_unrecorded()
+                self.pipeline.write_pending_outcomes()
             except StoreUnavailable as exc:
                 # A stop signal during the wait brings the end forward: read it each time.
                 deadline = min(give_up, self._stop_deadline - WRITE_BACK_MARGIN_SECONDS)
@@ -177,7 +185,7 @@ class Worker:
                                 "provider_message_id": outcome.provider_message_id,
                                 "error": outcome.error,
                             }
-                            for email, outcome in self.pipeline.unrecorded()  # still kept
+                            for email, outcome in self.pipeline.pending_outcomes()  # still kept
                         ],
                         advice="these rows stay processing and will fail as ambiguous when "
                         "their lease runs out; set them to these outcomes by hand",
@@ -198,13 +206,16 @@ class Worker:
         return lambda: time.monotonic() < deadline and self.window.is_open(self.pipeline.clock())
 
     def _sleep(self, seconds: float) -> None:
-        """Sleep, waking early on a stop signal, and ping the supervisors meanwhile."""
+        """Sleep, waking early on a stop signal, and for each duty as it comes due (the
+        heartbeat among them, so supervisors hear from a worker asleep for the night)."""
         deadline = time.monotonic() + max(seconds, 0.0)
-        tick = self.liveness.ping_interval(self.config.poll_interval_seconds)
         while (left := deadline - time.monotonic()) > 0:
-            if self._wake.wait(min(left, tick)):
+            if self._wake.wait(min(left, self.duties.seconds_until_next(self._window_open()))):
                 return
-            self.liveness.beat()
+            self.duties.run_due(self._window_open())
+
+    def _window_open(self) -> bool:
+        return self.window.is_open(self.pipeline.clock())
 
     def _local(self, moment: datetime) -> str:
         return moment.astimezone(self.window.tz).isoformat()

@@ -76,8 +76,6 @@ class _Reply:
 
 
 class GroqGenerator:
-    name = "groq"
-
     def __init__(
         self,
         config: Config,

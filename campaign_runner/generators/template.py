@@ -8,8 +8,6 @@ from ..render import personalize
 
 
 class TemplateGenerator:
-    name = "template"
-
     def __init__(self, explicit: bool = True) -> None:
         # When nobody chose this generator, a campaign written for the LLM is
         # a configuration problem (no GROQ_API_KEY), not a fault of its rows.

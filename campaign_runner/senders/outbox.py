@@ -19,8 +19,6 @@ from . import mime
 
 
 class OutboxSender:
-    name = "outbox"
-
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 

@@ -142,8 +142,6 @@ def literal(text: str) -> str:
 class SparkPostSender:
     """Thread-safe: the pipeline's workers share one pooled connection set."""
 
-    name = "sparkpost"
-
     def __init__(self, config: Config, backoff: Backoff | None = None) -> None:
         key = config.sparkpost_api_key
         if not (key and key.isascii() and key.isprintable() and " " not in key):

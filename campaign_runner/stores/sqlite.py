@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,15 @@ from ..ports import (
     Pacing,
     PausedCampaign,
 )
+from ..sql import schema
 from . import reports
 from .rows import email_from_row
 
 Q = sql.queries("sqlite/queries.sql")
 UPGRADES = sql.queries("sqlite/upgrades.sql")
-UNSUBSCRIBE = sql.queries("sqlite/unsubscribe.sql")
 ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
+SCHEMA_FILE = "sqlite/schema.sql"
+UPGRADES_FILE = "sqlite/upgrades.sql"
 
 
 def path_from_url(url: str) -> Path:
@@ -46,6 +49,30 @@ def path_from_url(url: str) -> Path:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[0] for row in db.execute(Q["columns"], {"table": table})}
+
+
+@cache
+def manifest() -> schema.Manifest:
+    """The tables and columns the embedded schema has, read from an empty copy of it."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(sql.read(SCHEMA_FILE))
+        wanted = schema.Manifest()
+        for table in schema.TABLE.findall(sql.read(SCHEMA_FILE)):
+            wanted.tables[table] = SCHEMA_FILE
+            for column in _columns(db, table):
+                wanted.columns[table, column] = SCHEMA_FILE
+        for statement in UPGRADES.values():
+            match = ADD_COLUMN.search(statement)
+            assert match is not None, statement
+            wanted.columns[match.groups()] = UPGRADES_FILE
+    finally:
+        db.close()
+    return wanted
 
 
 def _first_due(db: sqlite3.Connection, params: dict[str, Any], limit: int) -> list[sqlite3.Row]:
@@ -67,8 +94,6 @@ def _first_due(db: sqlite3.Connection, params: dict[str, Any], limit: int) -> li
 
 
 class SqliteStore:
-    name = "sqlite"
-
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
@@ -79,22 +104,42 @@ class SqliteStore:
                 path, timeout=30, isolation_level=None, check_same_thread=False
             )
             self._db.row_factory = sqlite3.Row
-            self._db.executescript(sql.read("sqlite/schema.sql"))
+            self.created = not _columns(self._db, "email_queue")
+            self._db.executescript(sql.read(SCHEMA_FILE))
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open the SQLite store at {path}: {exc}") from None
-        self._upgrade()
+        self.where = str(path)
+        self.added = self._upgrade()
 
-    def _upgrade(self) -> None:
-        """Add the columns of `upgrades.sql` that a file made by an older version lacks.
-        Under the write lock, so two processes opening one old file add each once."""
+    def _upgrade(self) -> list[str]:
+        """Add the columns of `upgrades.sql` that a file made by an older version lacks,
+        and name them. Under the write lock, so two processes opening one old file add
+        each once."""
+        added = []
         with self._transaction() as db:
             for statement in UPGRADES.values():
                 match = ADD_COLUMN.search(statement)
                 assert match is not None, statement  # upgrades.sql holds only ADD COLUMNs
                 table, column = match.groups()
-                present = {row[0] for row in db.execute(Q["columns"], {"table": table})}
-                if column not in present:
+                if column not in _columns(db, table):
                     db.execute(statement)
+                    added.append(f"{table}.{column}")
+        return added
+
+    def schema_version(self) -> None:
+        """Not versioned: opening the file creates or upgrades its schema."""
+        return None
+
+    def missing(self) -> list[str]:
+        wanted = manifest()
+        with self._transaction("DEFERRED") as db:
+            columns = {table: _columns(db, table) for table in wanted.tables}
+        present = schema.Present(
+            tables=frozenset(table for table, names in columns.items() if names),
+            columns=frozenset((table, c) for table, names in columns.items() for c in names),
+            functions=frozenset(),
+        )
+        return schema.missing(wanted, present)
 
     @contextmanager
     def _transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
@@ -238,16 +283,16 @@ class SqliteStore:
     def recipient_of(self, email_id: str) -> str | None:
         """The address of row `email_id`; None when there is no such row (or no address)."""
         with self._transaction("DEFERRED") as db:
-            row = db.execute(UNSUBSCRIBE["recipient_of"], {"id": email_id}).fetchone()
+            row = db.execute(Q["recipient_of"], {"id": email_id}).fetchone()
         return None if row is None else str(row[0])
 
     def suppress_recipient_of(self, email_id: str, reason: str, source: str, now: datetime) -> bool:
         """Suppress the recipient of row `email_id` (kept as first written if it already
         is); False when there is no such row."""
         with self._transaction() as db:
-            found = db.execute(UNSUBSCRIBE["recipient_of"], {"id": email_id}).fetchone()
+            found = db.execute(Q["recipient_of"], {"id": email_id}).fetchone()
             db.execute(
-                UNSUBSCRIBE["suppress_recipient_of"],
+                Q["suppress_recipient_of"],
                 {"id": email_id, "reason": reason, "source": source, "now": _iso(now)},
             )
         return found is not None

@@ -7,7 +7,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -18,7 +17,7 @@ from ..liveness import heartbeat_age, heartbeat_limit
 from ..pipeline import leave_stop_signals_to_main_thread, utc_now
 from ..ports import Store
 from ..unsubscribe import Tokens
-from .app import App, Suppressor
+from .app import App
 from .metrics import Metrics
 
 log = structlog.get_logger("campaign_runner")
@@ -67,9 +66,7 @@ def health_of(config: Config) -> Callable[[], tuple[bool, str]]:
     limit = heartbeat_limit(config.poll_interval_seconds)
 
     def check() -> tuple[bool, str]:
-        if not config.heartbeat_file:
-            return True, "ok: serving (HEARTBEAT_FILE is empty: no cycle freshness to report)"
-        age = heartbeat_age(Path(config.heartbeat_file))
+        age = heartbeat_age(config.heartbeat_file)
         if age is None:
             return False, "unhealthy: no heartbeat yet"
         if age > limit:
@@ -81,7 +78,7 @@ def health_of(config: Config) -> Callable[[], tuple[bool, str]]:
 
 def start_http(
     config: Config,
-    store: Suppressor,
+    store: Store,
     metrics: Metrics,
     clock: Callable[[], datetime] = utc_now,
 ) -> HttpServer | None:

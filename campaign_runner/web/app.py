@@ -23,13 +23,14 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from functools import cache
 from importlib.resources import files
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs
 
 import structlog
 from jinja2.sandbox import SandboxedEnvironment
 
 from ..errors import StoreUnavailable
+from ..ports import Store
 from ..unsubscribe import Tokens
 from .metrics import CONTENT_TYPE, Metrics
 
@@ -52,16 +53,6 @@ _SECURITY_HEADERS = [
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
-
-
-class Suppressor(Protocol):
-    """What the endpoint needs of a store."""
-
-    def recipient_of(self, email_id: str) -> str | None: ...
-
-    def suppress_recipient_of(
-        self, email_id: str, reason: str, source: str, now: datetime
-    ) -> bool: ...
 
 
 class Refused(Exception):
@@ -95,7 +86,7 @@ def page(title: str, state: str, **context: str) -> bytes:
 class App:
     def __init__(
         self,
-        store: Suppressor,
+        store: Store,
         tokens: Tokens | None,
         metrics: Metrics,
         health: Callable[[], tuple[bool, str]],

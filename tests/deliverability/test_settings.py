@@ -7,7 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from campaign_runner.check import unsubscribe_finding
-from campaign_runner.config import Config, ConfigError
+from campaign_runner.cli import NEEDS
+from campaign_runner.config import Config, ConfigError, load
 
 SECRET = "a-secret-of-16-chars-or-more"
 
@@ -35,6 +36,16 @@ def test_unusable_unsubscribe_settings_are_refused(
 ) -> None:
     with pytest.raises(ConfigError, match=words):
         make_config(**settings)
+
+
+def test_commands_that_send_nothing_are_not_refused_for_them() -> None:
+    """`migrate` and `status` read no unsubscribe setting, so a missing secret is the
+    worker's problem only."""
+    environ = {"UNSUBSCRIBE_BASE_URL": "https://u.example.com"}
+    cfg = load(environ=environ, env_file=None, needs=NEEDS["migrate"])
+    assert cfg.store == "sqlite"
+    with pytest.raises(ConfigError, match="UNSUBSCRIBE_SECRET is empty"):
+        load(environ=environ, env_file=None)
 
 
 def test_the_secret_is_never_shown(make_config: Callable[..., Config]) -> None:

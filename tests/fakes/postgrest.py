@@ -6,6 +6,9 @@ and answers the way PostgREST behind Supabase's gateway does (see
 `PGRST202` for a function that does not exist, the SQLSTATE as `code` for an
 exception raised in the function, 503 `PGRST000` when the database cannot be
 reached, and 401 when the `apikey` or bearer token is not the service key.
+`GET /rest/v1/` answers PostgREST's OpenAPI 2.0 description of the schema: its
+tables and views under `definitions` (each column a `properties` entry) and its
+functions as `paths` `/rpc/<function>` (the service key may call every one).
 
 It can also misbehave the way networks do, deterministically:
 - a keep-alive connection left idle longer than `idle_timeout` (or marked by
@@ -41,6 +44,9 @@ RPC_PATH = re.compile(r"^/rest/v1/rpc/([^/?]+)$")
 HERE = Path(__file__).parent
 SCHEMA_CACHE = (HERE / "postgrest_schema_cache.sql").read_text("utf-8")
 REQUEST_SETTINGS = (HERE / "postgrest_request.sql").read_text("utf-8")
+OPENAPI = (HERE / "postgrest_openapi.sql").read_text("utf-8")
+ROOT_PATHS = ("/rest/v1", "/rest/v1/")
+VOID = object()  # the answer of a `returns void` function: an empty body
 INPUT_MODES = ("i", "b", "v")  # in, inout, variadic
 
 # PostgREST's HTTP status for an SQLSTATE raised by a function, most specific first.
@@ -184,7 +190,7 @@ class FakePostgrest:
     def _execute(
         self, function: str, args: dict[str, Any], request: dict[str, str]
     ) -> tuple[int, Any]:
-        """(HTTP status, body as a JSON-able value or None for an empty body)."""
+        """(HTTP status, body as a JSON-able value, or VOID for an empty body)."""
         try:
             with psycopg.connect(self.dsn, autocommit=True, connect_timeout=2) as db:
                 db.execute(REQUEST_SETTINGS, request)
@@ -198,7 +204,7 @@ class FakePostgrest:
                 except psycopg.Error as exc:
                     return _status_for(exc.sqlstate), _error_body(exc)
                 value = cursor.fetchone()[0]
-                return 200, None if signature.void else value
+                return 200, VOID if signature.void else value
         except psycopg.OperationalError as exc:
             return 503, {
                 "code": "PGRST000",
@@ -207,6 +213,22 @@ class FakePostgrest:
                 "details": str(exc).strip(),
                 "hint": None,
             }
+
+    def _openapi(self) -> tuple[int, Any]:
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=2) as db:
+                listed = db.execute(OPENAPI).fetchall()
+        except psycopg.OperationalError as exc:
+            return 503, _error("PGRST000", str(exc).strip())
+        paths: dict[str, Any] = {"/": {}}
+        definitions: dict[str, Any] = {}
+        for kind, name, columns in listed:
+            if kind == "table":
+                paths[f"/{name}"] = {}
+                definitions[name] = {"type": "object", "properties": columns}
+            else:
+                paths[f"/rpc/{name}"] = {}
+        return 200, {"swagger": "2.0", "paths": paths, "definitions": definitions}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -227,6 +249,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the requests are in `calls`."""
+
+    def do_GET(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path not in ROOT_PATHS:
+            self._answer(404, {"message": "this fake serves GET /rest/v1/ only"})
+            return
+        if not self._authorized():
+            self._answer(401, {"message": "Invalid API key"})
+            return
+        self._answer(*self.fake._openapi())
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -286,7 +318,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _answer(self, status: int, result: Any) -> None:
-        payload = b"" if result is None else json.dumps(result, default=_json_value).encode()
+        # A scalar function's null is the body `null`; only a void function's is empty.
+        payload = b"" if result is VOID else json.dumps(result, default=_json_value).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-from dataclasses import replace
 
 import pytest
 from itsdangerous import URLSafeSerializer
@@ -164,7 +163,7 @@ def test_unknown_paths_are_404(face: Face) -> None:
 
 def test_a_database_that_is_down_is_a_503_to_try_again(face: Face) -> None:
     nothing_there = PostgresStore(f"postgresql://postgres@127.0.0.1:{free_port()}/none")
-    server = start_http(replace(face.config, http_listen="127.0.0.1:0"), nothing_there, Metrics())
+    server = start_http(face.config.replace(http_listen="127.0.0.1:0"), nothing_there, Metrics())
     assert server is not None
     try:
         answer = face.client.post(f"{server.url}/u/{face.token}", data=ONE_CLICK)
@@ -177,13 +176,11 @@ def test_a_database_that_is_down_is_a_503_to_try_again(face: Face) -> None:
 
 
 def test_a_port_in_use_is_refused_at_start(face: Face) -> None:
-    config = face.config.__class__(
-        **{**face.config.__dict__, "http_listen": f"127.0.0.1:{face.server.port}"}
-    )
+    config = face.config.replace(http_listen=f"127.0.0.1:{face.server.port}")
     with pytest.raises(ConfigError, match="cannot listen"):
         start_http(config, face.store, Metrics())
 
 
 def test_without_http_listen_nothing_is_served(face: Face) -> None:
-    config = replace(face.config, http_listen="")
+    config = face.config.replace(http_listen="")
     assert start_http(config, face.store, Metrics()) is None

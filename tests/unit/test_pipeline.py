@@ -23,8 +23,6 @@ from tests.fixtures.embedded import campaign, email_row
 class ScriptedSender:
     """Raises what `script(message)` returns (an exception) or accepts the message."""
 
-    name = "scripted"
-
     def __init__(self, script: Callable[[Message], Exception | None]) -> None:
         self.script = script
         self.sent: list[str] = []

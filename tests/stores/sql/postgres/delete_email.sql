@@ -1,1 +1,0 @@
-delete from email_queue where id = %(id)s

@@ -1,1 +1,0 @@
-select email, reason, source, created_at from suppressions where email = %(email)s

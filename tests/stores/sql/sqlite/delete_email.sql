@@ -1,1 +1,0 @@
-DELETE FROM email_queue WHERE id = :id

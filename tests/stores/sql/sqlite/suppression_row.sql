@@ -1,1 +1,0 @@
-SELECT email, reason, source, created_at FROM suppressions WHERE email = :email
