@@ -14,11 +14,11 @@ import waitress.server
 
 from ..config import Config, ConfigError
 from ..liveness import heartbeat_age, heartbeat_limit
+from ..metrics import Metrics
 from ..pipeline import leave_stop_signals_to_main_thread, utc_now
 from ..ports import Store
 from ..unsubscribe import Tokens
 from .app import App
-from .metrics import Metrics
 
 log = structlog.get_logger("campaign_runner")
 

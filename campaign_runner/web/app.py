@@ -30,9 +30,9 @@ import structlog
 from jinja2.sandbox import SandboxedEnvironment
 
 from ..errors import StoreUnavailable
+from ..metrics import CONTENT_TYPE, Metrics
 from ..ports import Store
 from ..unsubscribe import Tokens
-from .metrics import CONTENT_TYPE, Metrics
 
 log = structlog.get_logger("campaign_runner")
 

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from campaign_runner.config import Config
+from campaign_runner.metrics import Metrics
 from campaign_runner.stores.sqlite import SqliteStore
 from campaign_runner.unsubscribe import Tokens
 from campaign_runner.web import HttpServer, queue_due, start_http
-from campaign_runner.web.metrics import Metrics
 from tests.fixtures.embedded import campaign, email_row
 
 SECRET = "http-test-secret-0123456789"

@@ -53,7 +53,6 @@ def test_metrics_parse_and_count_what_the_worker_reports(face: Face) -> None:
         "campaign_runner_send_seconds",
     ):
         assert [s.value for s in found[histogram] if s.name.endswith("_count")] == [1]
-    assert found["campaign_runner_events_ingested"] == []  # declared, counted once events exist
 
 
 def test_healthz_follows_the_heartbeat(face: Face) -> None:

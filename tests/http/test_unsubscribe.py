@@ -9,10 +9,10 @@ import pytest
 from itsdangerous import URLSafeSerializer
 
 from campaign_runner.config import ConfigError
+from campaign_runner.metrics import Metrics
 from campaign_runner.stores.postgres import PostgresStore
 from campaign_runner.unsubscribe import SALT, Tokens
 from campaign_runner.web import start_http
-from campaign_runner.web.metrics import Metrics
 from tests.fixtures.postgres import free_port
 
 from .conftest import SECRET, Face

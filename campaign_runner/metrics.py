@@ -2,8 +2,9 @@
 
 One `Metrics` per process, on its own registry (nothing of the client's default
 process collectors, and two workers in one test process never share counts).
-The pipeline reports through a few plain methods, so it needs to know nothing
-of Prometheus; `/metrics` renders the registry.
+The pipeline and the Groq generator report through a few plain methods, so
+they need to know nothing of Prometheus; `/metrics` renders the registry when
+HTTP_LISTEN is set, and otherwise nobody reads it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from ..errors import StoreUnavailable
+from .errors import StoreUnavailable
 
 # `*_created` samples double the page and no dashboard of ours reads them.
 disable_created_metrics()
@@ -85,13 +86,6 @@ class Metrics:
             "campaign_runner_unsubscribes",
             "Unsubscribe requests, by result (suppressed, invalid)",
             ["result"],
-            registry=r,
-        )
-        # Declared now so that dashboards can be built; the events poller will count here.
-        self.events = Counter(
-            "campaign_runner_events_ingested",
-            "Provider events stored, by type",
-            ["type"],
             registry=r,
         )
         if due_now is not None:
