@@ -1,7 +1,8 @@
 """`campaign-runner check`: is this configuration ready to run?
 
 One line per part (the store and whether it is reachable, the schema, the
-sender, the generator), each `ok` or `PROBLEM`; the exit status is 1 when any
+sender, the generator, unsubscribe), each `ok` or `PROBLEM` (unsubscribe
+without one-click is an `ok` line that says "warning"); the exit status is 1 when any
 line is a problem. A bad setting never gets this far: loading the config
 refuses it with its own line (exit 2).
 """
