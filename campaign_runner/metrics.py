@@ -23,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .errors import StoreUnavailable
+from .models import Outcome
 
 # `*_created` samples double the page and no dashboard of ours reads them.
 disable_created_metrics()
@@ -100,8 +101,9 @@ class Metrics:
     def cycle(self, seconds: float) -> None:
         self.cycle_seconds.observe(seconds)
 
-    def email(self, outcome: str, failure_kind: str | None = None) -> None:
-        self.emails.labels(outcome=outcome, failure_kind=failure_kind or "").inc()
+    def email(self, outcome: Outcome) -> None:
+        """One outcome written: its status, and its failure kind ("" when it has none)."""
+        self.emails.labels(outcome=outcome.status, failure_kind=outcome.failure_kind or "").inc()
 
     def generated(self, generator: str, seconds: float) -> None:
         self.generation_seconds.labels(generator=generator).observe(seconds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 
-from .errors import RowError
+from .errors import InvalidRecipient, SuppressedRecipient
 from .models import Email
 
 
@@ -18,15 +18,15 @@ def checked_recipient(email: Email) -> str:
     """
     address = (email.to_email or "").strip()
     if not address:
-        raise RowError("to_email is empty")
+        raise InvalidRecipient("to_email is empty")
     if email.suppressed:
-        raise RowError(f"recipient {address} is on the suppression list")
+        raise SuppressedRecipient(f"recipient {address} is on the suppression list")
     try:
         checked = validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise RowError(f"to_email {address!r} is not a valid address: {exc}") from None
+        raise InvalidRecipient(f"to_email {address!r} is not a valid address: {exc}") from None
     if checked.ascii_email is None:
-        raise RowError(
+        raise InvalidRecipient(
             f"to_email {address!r} has a non-ASCII local part: it needs SMTPUTF8, "
             "which this worker does not send"
         )

@@ -21,7 +21,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from . import addresses
-from .errors import RowError
+from .errors import CampaignGone, RowError
 from .models import Content, Email, Message
 from .recipients import checked_recipient
 from .unsubscribe import Links
@@ -120,7 +120,7 @@ class Renderer:
     def render(self, email: Email, content: Content) -> Message:
         campaign = email.campaign
         if campaign is None:
-            raise RowError(f"campaign {email.campaign_id} no longer exists")
+            raise CampaignGone(f"campaign {email.campaign_id} no longer exists")
         from_email = clean_header(email.from_email)
         if not from_email:
             raise RowError("from_email is empty: the launch step must assign a sending address")

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from campaign_runner.models import FAILED, REJECTED, SENT, Outcome
+
 from .conftest import Face
 
 
@@ -28,8 +30,8 @@ def value(samples: list, **labels: str) -> float:
 def test_metrics_parse_and_count_what_the_worker_reports(face: Face) -> None:
     metrics = face.metrics
     metrics.claim(3)
-    metrics.email("sent")
-    metrics.email("failed", "rejected")
+    metrics.email(Outcome(SENT))
+    metrics.email(Outcome(FAILED, error="rejected: no such user", failure_kind=REJECTED))
     metrics.cycle(0.4)
     metrics.generated("groq", 1.5)
     metrics.sent("sparkpost", 0.2)
