@@ -92,7 +92,7 @@ class Metrics:
         if due_now is not None:
             r.register(_DueNow(due_now))
 
-    # -- what the pipeline reports -----------------------------------------
+    # -- what the pipeline, the Groq generator and the endpoint report ------
 
     def claim(self, rows: int) -> None:
         self.claims.inc()
@@ -114,6 +114,10 @@ class Metrics:
     def throttled(self, reason: str) -> None:
         """reason: `429` (Groq refused) or `limiter` (we waited to stay under GROQ_RPM/TPM)."""
         self.groq_throttled.labels(reason=reason).inc()
+
+    def unsubscribe(self, result: str) -> None:
+        """result: `suppressed` (a one-click POST took) or `invalid` (a token not ours)."""
+        self.unsubscribes.labels(result=result).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

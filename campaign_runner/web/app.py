@@ -135,7 +135,7 @@ class App:
         try:
             address = self.store.recipient_of(email_id) if email_id else None
             if address is None:
-                self.metrics.unsubscribes.labels(result="invalid").inc()
+                self.metrics.unsubscribe("invalid")
                 return "404 Not Found", html, page("Link not valid", "invalid")
             if method != "POST":
                 return "200 OK", html, page("Unsubscribe", "ask", masked=mask(address))
@@ -150,7 +150,7 @@ class App:
                 "We could not record this just now. Please try again in a few minutes.",
                 [("Retry-After", "120")],
             ) from None
-        self.metrics.unsubscribes.labels(result="suppressed").inc()
+        self.metrics.unsubscribe("suppressed")
         log.info("unsubscribed", email_id=email_id, source=SOURCE)
         return "200 OK", html, page("Unsubscribed", "done", masked=mask(address))
 
