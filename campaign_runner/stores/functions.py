@@ -107,8 +107,6 @@ class Transport(Protocol):
 class FunctionStore:
     """The Store protocol over any `Transport`."""
 
-    name: str
-
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
         self.where = transport.where
