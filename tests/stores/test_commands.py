@@ -144,7 +144,8 @@ def test_check_on_the_embedded_store(
     code = main(monkeypatch, tmp_path, "check")
 
     assert code == 0
-    store, sender, generator = capsys.readouterr().out.splitlines()
+    store, sender, generator, unsubscribe = capsys.readouterr().out.splitlines()
+    assert unsubscribe.startswith("ok       unsubscribe: warning: mailto: only")
     assert store == (
         f"ok       store: sqlite at {tmp_path / 'queue.db'}, reachable; "
         "its schema is created on first use"

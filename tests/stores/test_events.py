@@ -207,7 +207,7 @@ COUNTERS = (
 def suppressions(kit: Kit) -> list[str]:
     found = []
     for address in [*PLANS, REFUSED, TOOK, NEVER]:
-        row = kit.seed.fetch("suppression", {"email": address})
+        row = kit.seed.fetch("suppression_row", {"email": address})
         if row is not None:
             found.append(address)
     return found

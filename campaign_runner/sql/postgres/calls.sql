@@ -57,3 +57,9 @@ cr_events_settle_unseen(p_grace_seconds int, p_now timestamptz)
 
 -- name: roll_up_events
 cr_events_roll_up(p_campaign_ids uuid[], p_now timestamptz)
+
+-- name: recipient_of
+cr_recipient_of(p_id uuid)
+
+-- name: suppress_recipient_of
+cr_suppress_recipient_of(p_id uuid, p_reason text, p_source text, p_now timestamptz)
