@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -60,6 +61,7 @@ class Result:
     statements: dict[str, int]
     records_per_second: int  # parse + rules + records, in Python, per second
     empty_poll_ms: float  # a poll that finds nothing, through the loopback SparkPost
+    empty_get_ms: float  # of which its one request to the loopback SparkPost (median of 5)
     empty_poll_statements: dict[str, int]
     empty_poll_requests: int  # GETs to SparkPost
     postgres: str
@@ -101,8 +103,9 @@ def ingest(store: PostgresStore, pages: list[list[dict[str, Any]]]) -> float:
     return seconds
 
 
-def empty_poll(dsn: str, relay: StatementRelay) -> tuple[float, dict[str, int], int]:
-    """A poll that finds nothing: the one after a poll that caught up."""
+def empty_poll(relay: StatementRelay) -> tuple[float, float, dict[str, int], int]:
+    """A poll that finds nothing (the one after a poll that caught up), and the time of
+    its one request alone."""
     clock = ManualClock(datetime.now(UTC))
     with FakeSparkPost(KEY) as sparkpost:
         sparkpost.events.clock = clock
@@ -115,8 +118,15 @@ def empty_poll(dsn: str, relay: StatementRelay) -> tuple[float, dict[str, int], 
             poll_once(store, client, "bench", clock, 1800)
             seconds = time.perf_counter() - started
             asked = len(sparkpost.events.requests) - requests
+            statements = dict(relay.counts(before))
+            window = Window(clock() - timedelta(minutes=6), clock() - timedelta(minutes=1))
+            gets = []
+            for _ in range(5):
+                started = time.perf_counter()
+                list(client.pages(window))
+                gets.append(time.perf_counter() - started)
         store.close()
-    return seconds, dict(relay.counts(before)), asked
+    return seconds, statistics.median(gets), statements, asked
 
 
 def run(rows: int) -> Result:
@@ -135,7 +145,7 @@ def run(rows: int) -> Result:
         statements = dict(relay.counts(since))
         again = ingest(store, pages)
         store.close()
-        empty_seconds, empty_statements, asked = empty_poll(dsn, relay)
+        empty_seconds, get_seconds, empty_statements, asked = empty_poll(relay)
         server = postgres.version(dsn)
     stored = len(records)
     ingest_calls = statements.get("cr_ingest_events", 0)
@@ -150,6 +160,7 @@ def run(rows: int) -> Result:
         statements=statements,
         records_per_second=round(stored / records_seconds),
         empty_poll_ms=round(empty_seconds * 1000, 1),
+        empty_get_ms=round(get_seconds * 1000, 1),
         empty_poll_statements=empty_statements,
         empty_poll_requests=asked,
         postgres=server,
@@ -165,8 +176,9 @@ def report(r: Result) -> str:
             f"  statements per 1,000   {r.statements_per_1000} (cr_ingest_events; all: "
             f"{r.statements})",
             f"  parse + rules          {r.records_per_second} events/s",
-            f"  empty poll             {r.empty_poll_ms} ms, {r.empty_poll_requests} request(s) "
-            f"to SparkPost, statements {r.empty_poll_statements}",
+            f"  empty poll             {r.empty_poll_ms} ms ({r.empty_get_ms} ms of it the "
+            f"request to the loopback SparkPost), {r.empty_poll_requests} request(s), "
+            f"statements {r.empty_poll_statements}",
             f"  machine                {os.cpu_count()} CPUs, Python "
             f"{platform.python_version()}, {r.postgres}",
         ]

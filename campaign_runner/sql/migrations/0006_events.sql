@@ -51,6 +51,10 @@ alter table email_queue
 create index if not exists email_queue_provider_message_id on email_queue (provider_message_id)
     where provider_message_id is not null;
 
+-- The ambiguous rows, which every poll looks at to settle (few, in a large table).
+create index if not exists email_queue_ambiguous on email_queue (send_started_at)
+    where status = 'failed' and failure_kind = 'ambiguous';
+
 -- Rows with each fact, recounted from email_queue like sent_count.
 alter table campaigns
     add column if not exists delivered_count int not null default 0,

@@ -1266,6 +1266,8 @@ CREATE INDEX email_events_message ON public.email_events USING btree (message_id
 
 CREATE INDEX email_events_unmatched ON public.email_events USING btree (received_at) WHERE (email_id IS NULL);
 
+CREATE INDEX email_queue_ambiguous ON public.email_queue USING btree (send_started_at) WHERE ((status = 'failed'::text) AND (failure_kind = 'ambiguous'::text));
+
 CREATE INDEX email_queue_campaign_status ON public.email_queue USING btree (campaign_id, status);
 
 CREATE INDEX email_queue_domain_due ON public.email_queue USING btree (public.cr_sending_domain(from_email), scheduled_for, id) WHERE (status = 'queued'::text);
