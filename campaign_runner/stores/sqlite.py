@@ -30,11 +30,12 @@ from ..ports import (
     Pacing,
     PausedCampaign,
 )
-from . import reports
+from . import intake_sqlite, reports
+from .intake_sqlite import IntakeSqlite
 from .rows import email_from_row
 
 Q = sql.queries("sqlite/queries.sql")
-UPGRADES = sql.queries("sqlite/upgrades.sql")
+UPGRADES = {**sql.queries("sqlite/upgrades.sql"), **sql.queries(intake_sqlite.UPGRADES_FILE)}
 ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
 
 
@@ -65,7 +66,9 @@ def _first_due(db: sqlite3.Connection, params: dict[str, Any], limit: int) -> li
     return picked
 
 
-class SqliteStore:
+class SqliteStore(IntakeSqlite):
+    rows_by_id = Q["rows_by_id"]
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
@@ -80,6 +83,8 @@ class SqliteStore:
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open the SQLite store at {path}: {exc}") from None
         self._upgrade()
+        with self._lock:  # its indexes need the upgraded columns
+            self._db.executescript(sql.read(intake_sqlite.SCHEMA_FILE))
 
     def _upgrade(self) -> None:
         """Add the columns of `upgrades.sql` that a file made by an older version lacks.
