@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -79,6 +80,10 @@ class Assignment:
     scheduled_for: datetime
 
 
+# What a store's `launch` calls with the basis it read, inside its transaction.
+Planner = Callable[[Basis], list[Assignment]]
+
+
 @dataclass(frozen=True)
 class Rules:
     """The worker's own settings: one source for the claim's pacing and the plan."""
@@ -125,6 +130,10 @@ def check(basis: Basis) -> None:
     """Refuse a launch that cannot be planned, saying why."""
     if basis.campaign_status in FINISHED:
         raise LaunchRefused(f"the campaign is {basis.campaign_status}: nothing more is launched")
+    if not basis.staged and basis.campaign_status in ("draft", "staged"):
+        raise LaunchRefused(
+            "nothing is staged: import contacts and run `campaign-runner stage` first"
+        )
     if not basis.addresses:
         raise LaunchRefused(
             "no active sending address: add one with `campaign-runner domains add ADDRESS`"

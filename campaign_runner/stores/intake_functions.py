@@ -13,7 +13,7 @@ from typing import Any
 
 from ..intake import records
 from ..intake.contacts import Contact
-from ..intake.launch import Assignment, Basis
+from ..intake.launch import Planner
 from ..intake.records import (
     Applied,
     CampaignRef,
@@ -55,12 +55,10 @@ class IntakeFunctions:
         )
         return records.imported(row)
 
-    def stage(self, campaign_id: str, now: datetime) -> Staged:
+    def stage_campaign(self, campaign_id: str, now: datetime) -> Staged:
         return records.staged(self._call("stage", {"p_campaign_id": campaign_id, "p_now": now}))
 
-    def launch(
-        self, campaign_id: str, planner: Callable[[Basis], list[Assignment]], now: datetime
-    ) -> Launched:
+    def launch_campaign(self, campaign_id: str, planner: Planner, now: datetime) -> Launched:
         for _ in range(LAUNCH_TRIES):
             row = self._call("launch_basis", {"p_campaign_id": campaign_id, "p_now": now})
             if row is None:

@@ -15,7 +15,7 @@ from typing import Any
 from .. import sql
 from ..intake import records
 from ..intake.contacts import Contact
-from ..intake.launch import Assignment, Basis
+from ..intake.launch import Basis, Planner
 from ..intake.records import (
     Applied,
     CampaignRef,
@@ -105,7 +105,7 @@ class IntakeSqlite:
             db.execute(Q["incoming_clear"])
         return Imported(written, judged["in_campaign"], judged["suppressed"])
 
-    def stage(self, campaign_id: str, now: datetime) -> Staged:
+    def stage_campaign(self, campaign_id: str, now: datetime) -> Staged:
         with self._transaction() as db:
             self._open_campaign(db, campaign_id, "nothing more is staged")
             params = {"campaign_id": campaign_id, "now": _iso(now)}
@@ -114,9 +114,7 @@ class IntakeSqlite:
             (status,) = db.execute(Q["staged_campaign"], params).fetchone()
         return Staged(staged, suppressed, status)
 
-    def launch(
-        self, campaign_id: str, planner: Callable[[Basis], list[Assignment]], now: datetime
-    ) -> Launched:
+    def launch_campaign(self, campaign_id: str, planner: Planner, now: datetime) -> Launched:
         with self._transaction() as db:
             found = db.execute(Q["launch_campaign_row"], {"campaign_id": campaign_id}).fetchone()
             if found is None:

@@ -1,0 +1,1 @@
+truncate sending_domains, imported_contacts

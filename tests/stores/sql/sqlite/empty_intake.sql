@@ -1,0 +1,1 @@
+DELETE FROM sending_domains
