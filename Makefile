@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo test lint clean bench
+.PHONY: venv demo test lint clean bench current-schema
 
 $(BIN)/campaign-runner: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,11 @@ demo: venv
 # The figures of docs/benchmarks.md, measured again and written there (about two minutes).
 bench: venv
 	$(BIN)/python -m bench
+
+# sql/postgres/current_schema.sql written again from the migrations (after adding or
+# changing one); needs a Postgres server (PG_ADMIN_URL, default the local one) and pg_dump.
+current-schema: venv
+	$(BIN)/python scripts/current_schema.py
 
 test: venv
 	$(BIN)/ruff check .

@@ -9,27 +9,31 @@ from __future__ import annotations
 
 from .config import Config, ConfigError
 from .generators.template import TemplateGenerator
-from .migrate import require_schema
 from .pipeline import Clock, Pipeline, utc_now
 from .ports import Generator, Sender, Store
 from .render import Renderer
 from .senders.outbox import OutboxSender
 from .senders.sparkpost import SparkPostSender
+from .sql.schema import require_schema
 from .stores.postgres import PostgresStore
 from .stores.sqlite import SqliteStore, path_from_url
 
 
 def open_store(config: Config) -> Store:
+    """The store, once its database has the schema this build needs (`SchemaBehind`)."""
+    return require_schema(store_for(config))
+
+
+def store_for(config: Config) -> Store:
+    """The store the config names, whatever its schema (for `check`)."""
     if config.store == "sqlite":
         return SqliteStore(path_from_url(config.database_url))
     if config.store == "postgres":
-        store = PostgresStore(config.database_url)
-        return require_schema(store, store.where)
+        return PostgresStore(config.database_url)
     if config.store == "supabase":
         from .stores.supabase import SupabaseStore
 
-        remote = SupabaseStore(config.supabase_url, config.supabase_service_role_key)
-        return require_schema(remote, remote.url)
+        return SupabaseStore(config.supabase_url, config.supabase_service_role_key)
     raise ConfigError(f"the {config.store} store is not available in this build")
 
 
@@ -60,12 +64,15 @@ def make_renderer(config: Config) -> Renderer:
     )
 
 
-def build_pipeline(config: Config, store: Store, clock: Clock = utc_now) -> Pipeline:
+def build_pipeline(
+    config: Config, store: Store, clock: Clock = utc_now, *, dry_run: bool = False
+) -> Pipeline:
     return Pipeline(
         config,
         store=store,
         generator=make_generator(config),
-        sender=make_sender(config),
+        # A dry run never calls its sender, so it needs no sending key.
+        sender=OutboxSender(config.outbox_dir) if dry_run else make_sender(config),
         renderer=make_renderer(config),
         clock=clock,
     )

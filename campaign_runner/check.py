@@ -8,18 +8,12 @@ refuses it with its own line (exit 2).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
-import psycopg
-
-from .adapters import open_store
+from .adapters import store_for
 from .config import PRODUCTION_STORES, Config, ConfigError
 from .errors import StoreUnavailable
-from .migrate import CATALOG, SchemaBehind, Versioned, applied_versions, latest, manifest, pending
-from .stores.postgres import connect, describe, scrub
-from .stores.sqlite import SqliteStore, path_from_url
+from .sql.schema import behind, latest
 
 
 @dataclass(frozen=True)
@@ -36,104 +30,42 @@ def main(cfg: Config) -> int:
 
 
 def store_findings(cfg: Config) -> list[Finding]:
-    if cfg.store == "sqlite":
-        return [_sqlite(cfg)]
-    if cfg.store == "postgres":
-        return _postgres(cfg.database_url)
-    return _through_store(cfg)
-
-
-def _sqlite(cfg: Config) -> Finding:
-    path = path_from_url(cfg.database_url)
+    """Reachable, at which schema version, and what its schema lacks: the same
+    questions of every store, through the store itself."""
     try:
-        SqliteStore(path).close()
-    except StoreUnavailable as exc:
-        return Finding(False, f"store: sqlite: {exc}")
-    return Finding(True, f"store: sqlite at {path}, reachable; its schema is created on first use")
-
-
-def _postgres(url: str) -> list[Finding]:
-    where = describe(url)
+        store = store_for(cfg)
+    except (ConfigError, StoreUnavailable) as exc:
+        return [Finding(False, f"store: {cfg.store}: {exc}")]
     try:
-        with connect(url) as conn:
-            version = max(applied_versions(conn), default=0)
-            missing = _missing(conn)
+        version = store.schema_version()
+        missing = store.missing()
     except StoreUnavailable as exc:
-        return [Finding(False, f"store: postgres: {exc}")]
-    except psycopg.Error as exc:
-        return [Finding(False, f"store: postgres at {where}: {scrub(url, str(exc))}")]
-    findings = [Finding(True, f"store: postgres at {where}, reachable"), _version(version)]
-    recorded = " (recorded as applied: apply that file again, it is idempotent)"
-    findings += [
-        Finding(False, f"schema: {line}" + (recorded if version >= latest() else ""))
-        for line in missing
-    ]
-    return findings
+        return [Finding(False, f"store: {cfg.store}: {exc}")]
+    finally:
+        store.close()
+    reachable = f"store: {cfg.store} at {store.where}, reachable"
+    if version is None:
+        findings = [Finding(True, f"{reachable}; its schema is created on first use")]
+    else:
+        findings = [Finding(True, reachable), _version(version)]
+    recorded = version is not None and version >= latest()
+    again = " (recorded as applied: apply that file again, it is idempotent)" if recorded else ""
+    return findings + [Finding(False, f"schema: {line}{again}") for line in missing]
 
 
 def _version(version: int) -> Finding:
     if version < latest():
         return Finding(
-            False,
-            f"schema: version {version}, this build needs {latest()}: run `campaign-runner "
-            f"migrate` to apply {', '.join(m.file for m in pending(version))}",
+            False, f"schema: version {version}, this build needs {latest()}: {behind(version)}"
         )
     return Finding(True, f"schema: version {version}")
 
 
-def _missing(conn: psycopg.Connection[Any]) -> list[str]:
-    """Each table, column or function the migrations add that the database lacks,
-    grouped by the migration that adds it."""
-    wanted = manifest()
-    tables = {t for (t,) in conn.execute(CATALOG["tables"], {"names": list(wanted.tables)})}
-    columns = set(conn.execute(CATALOG["columns"], {"tables": list(wanted.tables)}))
-    functions = {
-        f for (f,) in conn.execute(CATALOG["functions"], {"names": list(wanted.functions)})
-    }
-    by_file: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for table, file in wanted.tables.items():
-        if table not in tables:
-            by_file["table", file].append(table)
-    for (table, column), file in wanted.columns.items():
-        if table in tables and (table, column) not in columns:
-            by_file["column", file].append(f"{table}.{column}")
-    for function, file in wanted.functions.items():
-        if function not in functions:
-            by_file["function", file].append(function)
-    lines = [
-        f"missing {kind}{'s' if len(names) > 1 else ''} {', '.join(names)}, added by {file}"
-        for (kind, file), names in by_file.items()
-    ]
-    return lines
-
-
-def _through_store(cfg: Config) -> list[Finding]:
-    """A store reached only through its adapter (supabase: RPC, no catalog)."""
-    where = f"{cfg.store} at {cfg.supabase_url}"
-    reachable = Finding(True, f"store: {where}, reachable")
-    try:
-        store = open_store(cfg)
-    except SchemaBehind as exc:
-        return [reachable, Finding(False, f"schema: {exc}")]
-    except (ConfigError, StoreUnavailable) as exc:
-        return [Finding(False, f"store: {where}: {exc}")]
-    try:
-        if not isinstance(store, Versioned):
-            return [reachable]
-        return [reachable, _version(store.schema_version())]
-    except StoreUnavailable as exc:
-        return [Finding(False, f"store: {where}: {exc}")]
-    finally:
-        store.close()
-
-
 def sender_finding(cfg: Config) -> Finding:
+    if problem := cfg.sending_problem():
+        return Finding(False, f"sender: {cfg.sender}: {problem}")
     if cfg.sender == "sparkpost":
-        return Finding(
-            bool(cfg.sparkpost_api_key),
-            f"sender: sparkpost at {cfg.sparkpost_api_url}, SPARKPOST_API_KEY "
-            + ("set" if cfg.sparkpost_api_key else "not set"),
-        )
+        return Finding(True, f"sender: sparkpost at {cfg.sparkpost_api_url}, SPARKPOST_API_KEY set")
     note = (
         "SENDER=outbox on a production store: nothing leaves this machine"
         if cfg.store in PRODUCTION_STORES
@@ -143,12 +75,10 @@ def sender_finding(cfg: Config) -> Finding:
 
 
 def generator_finding(cfg: Config) -> Finding:
+    if problem := cfg.content_problem():
+        return Finding(False, f"generator: groq: {problem}")
     if cfg.generator == "groq":
-        return Finding(
-            bool(cfg.groq_api_key),
-            f"generator: groq ({cfg.groq_model}), GROQ_API_KEY "
-            + ("set" if cfg.groq_api_key else "not set"),
-        )
+        return Finding(True, f"generator: groq ({cfg.groq_model}), GROQ_API_KEY set")
     if cfg.generator_explicit:
         return Finding(True, "generator: template (GENERATOR=template), no key needed")
     return Finding(

@@ -74,6 +74,8 @@ class Store(Protocol):
     """The queue. Every write that ends a row is guarded by "still `processing`
     and locked by this worker", so a worker that lost its lease changes nothing."""
 
+    where: str  # where its database is, fit for any message (no secrets)
+
     def claim(self, worker_id: str, limit: int, now: datetime, pacing: Pacing) -> list[Email]:
         """Atomically move due rows `queued -> processing` (attempts + 1), never one twice."""
         ...
@@ -114,6 +116,15 @@ class Store(Protocol):
         """Requeue the campaign's retryable failed rows (and ambiguous ones if asked), due
         `now`, with attempts, error and lease cleared; a `completed` campaign that got rows
         back is `sending` again. Returns how many rows were requeued."""
+        ...
+
+    def schema_version(self) -> int | None:
+        """The highest migration applied (0: never migrated); None for a store that keeps
+        its schema current itself when it opens."""
+        ...
+
+    def missing(self) -> list[str]:
+        """One line per table, column or function the schema lacks, naming what adds it."""
         ...
 
     def close(self) -> None: ...

@@ -1,8 +1,8 @@
 """The postgres store: the migrations' SQL functions, called with psycopg 3.
 
-Each method is one `select cr_...(...)` (the calls are in `sql/postgres/calls.sql`);
-the claim, pacing and finish logic lives once, in `sql/migrations`, shared with
-the supabase store.
+`PsycopgTransport` runs each call of `functions.FunctionStore` as one
+`select cr_x(%(p_a)s::type, ...)`, written from its signature in
+`sql/postgres/calls.sql`.
 
 One connection, shared by the worker's threads under a lock, rather than a pool:
 each call is a single short function call while a send takes far longer (and
@@ -19,31 +19,22 @@ Messages name the database as user@host:port/dbname and never carry the password
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import psycopg
+from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
 
 from .. import sql
 from ..config import ConfigError
-from ..errors import LeaseLost, RowError, StoreUnavailable
-from ..models import QUEUED, Content, Email, Outcome
-from ..ports import (
-    GUARD_OFF,
-    BounceGuard,
-    CampaignStatus,
-    FailedRows,
-    Pacing,
-    PausedCampaign,
-)
-from . import reports
-from .rows import email_from_row
+from ..errors import RowError, StoreUnavailable
+from ..sql import schema
+from .functions import Call, FunctionStore, MissingFunction
 
-Q = sql.queries("postgres/calls.sql")
-
+CATALOG = sql.queries("postgres/catalog.sql")
 CONNECT_TIMEOUT_SECONDS = 10
 # SQLSTATE classes about the values one row sent (22: data exception, e.g. a NUL
 # byte in generated text; 23: integrity constraint), not about the database.
@@ -86,111 +77,42 @@ def connect(dsn: str) -> psycopg.Connection[Any]:
         ) from None
 
 
-class MissingFunction(StoreUnavailable):
-    """The database lacks one of the functions: it was never migrated, or not far enough."""
+@cache
+def statement(call: Call) -> pgsql.Composed:
+    """`select cr_x(%(p_a)s::type, ...)`: the call, each value cast to its declared type.
+    The name stays unquoted, as a person would write it (it is a word of calls.sql)."""
+    return pgsql.SQL("select {}({})").format(
+        pgsql.SQL(call.function),
+        pgsql.SQL(", ").join(
+            pgsql.SQL("{}::{}").format(pgsql.Placeholder(name), pgsql.SQL(kind))
+            for name, kind in call.parameters
+        ),
+    )
 
 
-class PostgresStore:
-    name = "postgres"
-
+class PsycopgTransport:
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self.where = describe(dsn)
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
 
-    # -- the Store protocol -------------------------------------------------
+    def call(self, call: Call, params: Mapping[str, Any], row_scoped: bool = False) -> Any:
+        # Values for jsonb parameters come as plain data, as the RPC transport posts them.
+        kinds = dict(call.parameters)
+        params = {k: Jsonb(v) if kinds[k] == "jsonb" else v for k, v in params.items()}
+        (row,) = self._execute(call.function, statement(call), params, row_scoped)
+        return row[0]
 
-    def claim(self, worker_id: str, limit: int, now: datetime, pacing: Pacing) -> list[Email]:
-        rows = self._call(
-            "claim",
-            {
-                "worker": worker_id,
-                "limit": limit,
-                "now": now,
-                "min_interval": pacing.min_interval_seconds,
-                "daily_cap": pacing.daily_cap,
-                "day_start": pacing.day_start,
-            },
+    def present(self, wanted: schema.Manifest) -> schema.Present:
+        def names(query: str, **params: Any) -> list[Any]:
+            return self._execute(query, CATALOG[query], params)
+
+        return schema.Present(
+            tables=frozenset(t for (t,) in names("tables", names=list(wanted.tables))),
+            columns=frozenset((t, c) for t, c in names("columns", tables=list(wanted.tables))),
+            functions=frozenset(f for (f,) in names("functions", names=list(wanted.functions))),
         )
-        return [email_from_row(row) for row in rows]
-
-    def peek_due(self, limit: int, now: datetime) -> list[Email]:
-        return [email_from_row(row) for row in self._call("peek_due", {"limit": limit, "now": now})]
-
-    def start_send(self, email: Email, worker_id: str, content: Content, now: datetime) -> None:
-        started = self._call(
-            "start_send",
-            {
-                "id": email.id,
-                "worker": worker_id,
-                "now": now,
-                "subject": content.subject,
-                "body": content.body,
-                "model": content.model,
-                "prompt_tokens": content.usage.get("prompt_tokens"),
-                "completion_tokens": content.usage.get("completion_tokens"),
-            },
-            row_scoped=True,
-        )
-        if not started:
-            raise LeaseLost(email.id)
-
-    def finish(self, email: Email, worker_id: str, outcome: Outcome, now: datetime) -> bool:
-        return bool(
-            self._call(
-                "finish",
-                {
-                    "id": email.id,
-                    "worker": worker_id,
-                    "now": now,
-                    "status": outcome.status,
-                    "error": outcome.error,
-                    "provider_message_id": outcome.provider_message_id,
-                    "retry_at": outcome.retry_at,
-                    "give_back": outcome.status == QUEUED and not outcome.count_attempt,
-                },
-            )
-        )
-
-    def recover_stale(self, lease_seconds: int, max_attempts: int, now: datetime) -> Counter[str]:
-        counts = self._call(
-            "recover_stale",
-            {
-                "cutoff": now - timedelta(seconds=lease_seconds),
-                "max_attempts": max_attempts,
-                "now": now,
-            },
-        )
-        return Counter({status: int(n) for status, n in counts.items() if n})
-
-    def roll_up(self, now: datetime, guard: BounceGuard = GUARD_OFF) -> list[PausedCampaign]:
-        paused = self._call(
-            "roll_up",
-            {"now": now, "pause_rate": guard.pause_rate, "min_sends": guard.min_sends},
-        )
-        return [reports.paused_campaign(row) for row in paused]
-
-    def status(self, now: datetime) -> list[CampaignStatus]:
-        return [reports.campaign_status(row) for row in self._call("status", {"now": now})]
-
-    def failed_rows(self, campaign_id: str) -> FailedRows:
-        return reports.failed_rows(self._call("failed_rows", {"campaign_id": campaign_id}))
-
-    def retry_failed(self, campaign_id: str, include_ambiguous: bool, now: datetime) -> int:
-        return int(
-            self._call(
-                "retry_failed",
-                {"campaign_id": campaign_id, "include_ambiguous": include_ambiguous, "now": now},
-            )
-        )
-
-    def schema_version(self) -> int:
-        """The highest migration applied; 0 on a database never migrated."""
-        try:
-            return int(self._call("schema_version"))
-        except MissingFunction:
-            return 0
 
     def close(self) -> None:
         with self._lock:
@@ -198,25 +120,27 @@ class PostgresStore:
                 self._conn.close()
                 self._conn = None
 
-    # -- one call -----------------------------------------------------------
-
-    def _call(
-        self, query: str, params: Mapping[str, Any] | None = None, row_scoped: bool = False
-    ) -> Any:
-        """The one value a function returns; every failure as one of `errors`."""
+    def _execute(
+        self,
+        what: str,
+        query: pgsql.Composable | str,
+        params: Mapping[str, Any],
+        row_scoped: bool = False,
+    ) -> list[Any]:
+        """The statement's rows; every failure as one of `errors`."""
         with self._lock:
             if self._conn is None or self._conn.closed:
                 self._conn = connect(self.dsn)
             try:
-                row = self._conn.execute(Q[query], params).fetchone()
+                return self._conn.execute(query, params).fetchall()
             except psycopg.errors.UndefinedFunction:
                 raise MissingFunction(
-                    f"Postgres at {self.where} has no function cr_{query}: "
+                    f"Postgres at {self.where} has no function {what}: "
                     "run `campaign-runner migrate`"
                 ) from None
             except ROW_ERRORS as exc:
                 if not row_scoped:
-                    raise self._refused(query, exc) from None
+                    raise self._refused(what, exc) from None
                 raise RowError(
                     f"the database refused this row: {scrub(self.dsn, str(exc))}"
                 ) from None
@@ -224,9 +148,14 @@ class PostgresStore:
                 if self._conn.broken:
                     self._conn.close()
                     self._conn = None
-                raise self._refused(query, exc) from None
-        assert row is not None  # a function call returns one row
-        return row[0]
+                raise self._refused(what, exc) from None
 
-    def _refused(self, query: str, exc: psycopg.Error) -> StoreUnavailable:
-        return StoreUnavailable(f"Postgres at {self.where} ({query}): {scrub(self.dsn, str(exc))}")
+    def _refused(self, what: str, exc: psycopg.Error) -> StoreUnavailable:
+        return StoreUnavailable(f"Postgres at {self.where} ({what}): {scrub(self.dsn, str(exc))}")
+
+
+class PostgresStore(FunctionStore):
+    name = "postgres"
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__(PsycopgTransport(dsn))

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,19 @@ from ..ports import (
     Pacing,
     PausedCampaign,
 )
+from ..sql import schema
 from . import intake_sqlite, reports
 from .intake_sqlite import IntakeSqlite
 from .rows import email_from_row
 
 Q = sql.queries("sqlite/queries.sql")
-UPGRADES = {**sql.queries("sqlite/upgrades.sql"), **sql.queries(intake_sqlite.UPGRADES_FILE)}
 ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
+SCHEMA_FILE = "sqlite/schema.sql"
+UPGRADES_FILE = "sqlite/upgrades.sql"
+# Created (schema files, in order) and added to older files (upgrade files).
+SCHEMA_FILES = (SCHEMA_FILE, intake_sqlite.SCHEMA_FILE)
+UPGRADE_FILES = (UPGRADES_FILE, intake_sqlite.UPGRADES_FILE)
+UPGRADES = {name: text for file in UPGRADE_FILES for name, text in sql.queries(file).items()}
 
 
 def path_from_url(url: str) -> Path:
@@ -46,6 +53,35 @@ def path_from_url(url: str) -> Path:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[0] for row in db.execute(Q["columns"], {"table": table})}
+
+
+@cache
+def manifest() -> schema.Manifest:
+    """The tables and columns the embedded schema has, read from an empty copy of it."""
+    db = sqlite3.connect(":memory:")
+    try:
+        wanted = schema.Manifest()
+        for file in UPGRADE_FILES:
+            for statement in sql.queries(file).values():
+                match = ADD_COLUMN.search(statement)
+                assert match is not None, statement
+                wanted.columns[match.groups()] = file
+        db.executescript(sql.read(SCHEMA_FILE))
+        for statement in UPGRADES.values():
+            db.execute(statement)
+        for file in SCHEMA_FILES:
+            db.executescript(sql.read(file))
+            for table in schema.TABLE.findall(sql.read(file)):
+                wanted.tables[table] = file
+                for column in _columns(db, table):
+                    wanted.columns.setdefault((table, column), file)
+    finally:
+        db.close()
+    return wanted
 
 
 def _first_due(db: sqlite3.Connection, params: dict[str, Any], limit: int) -> list[sqlite3.Row]:
@@ -79,24 +115,44 @@ class SqliteStore(IntakeSqlite):
                 path, timeout=30, isolation_level=None, check_same_thread=False
             )
             self._db.row_factory = sqlite3.Row
-            self._db.executescript(sql.read("sqlite/schema.sql"))
+            self.created = not _columns(self._db, "email_queue")
+            self._db.executescript(sql.read(SCHEMA_FILE))
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open the SQLite store at {path}: {exc}") from None
-        self._upgrade()
+        self.where = str(path)
+        self.added = self._upgrade()
         with self._lock:  # its indexes need the upgraded columns
             self._db.executescript(sql.read(intake_sqlite.SCHEMA_FILE))
 
-    def _upgrade(self) -> None:
-        """Add the columns of `upgrades.sql` that a file made by an older version lacks.
-        Under the write lock, so two processes opening one old file add each once."""
+    def _upgrade(self) -> list[str]:
+        """Add the columns of `upgrades.sql` that a file made by an older version lacks,
+        and name them. Under the write lock, so two processes opening one old file add
+        each once."""
+        added = []
         with self._transaction() as db:
             for statement in UPGRADES.values():
                 match = ADD_COLUMN.search(statement)
                 assert match is not None, statement  # upgrades.sql holds only ADD COLUMNs
                 table, column = match.groups()
-                present = {row[0] for row in db.execute(Q["columns"], {"table": table})}
-                if column not in present:
+                if column not in _columns(db, table):
                     db.execute(statement)
+                    added.append(f"{table}.{column}")
+        return added
+
+    def schema_version(self) -> None:
+        """Not versioned: opening the file creates or upgrades its schema."""
+        return None
+
+    def missing(self) -> list[str]:
+        wanted = manifest()
+        with self._transaction("DEFERRED") as db:
+            columns = {table: _columns(db, table) for table in wanted.tables}
+        present = schema.Present(
+            tables=frozenset(table for table, names in columns.items() if names),
+            columns=frozenset((table, c) for table, names in columns.items() for c in names),
+            functions=frozenset(),
+        )
+        return schema.missing(wanted, present)
 
     @contextmanager
     def _transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:

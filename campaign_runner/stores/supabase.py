@@ -1,8 +1,11 @@
 """The supabase store: the migrations' SQL functions, called over PostgREST RPC.
 
-Each method is one `client.rpc("cr_...", {...})` call (no table queries: only
-a SQL function can lock rows). The function API is the one the postgres store
-calls too, so both behave exactly alike.
+`RpcTransport` runs each call of `functions.FunctionStore` as one
+`client.rpc("cr_...", {...})` (no table queries: only a SQL function can lock
+rows), with the parameter names of its signature in `sql/postgres/calls.sql`: the
+calls the postgres store makes, so both behave exactly alike. What the schema has
+(for `check`) it reads from PostgREST's OpenAPI description (`GET /rest/v1/`),
+which lists the tables, their columns and the functions the key may call.
 
 Connections. supabase-py's own HTTP client speaks HTTP/2 and keeps idle
 connections open for as long as the process lives; the server or a load
@@ -40,9 +43,9 @@ only its answer was lost:
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
 
 import httpx
 from postgrest import APIError
@@ -50,20 +53,9 @@ from supabase import Client, SupabaseException, create_client
 from supabase.lib.client_options import SyncClientOptions
 
 from ..config import ConfigError
-from ..errors import LeaseLost, RowError, StoreUnavailable
-from ..migrate import manifest
-from ..models import QUEUED, Content, Email, Outcome
-from ..ports import (
-    GUARD_OFF,
-    BounceGuard,
-    CampaignStatus,
-    FailedRows,
-    Pacing,
-    PausedCampaign,
-)
-from . import reports
-from .postgres import MissingFunction
-from .rows import email_from_row
+from ..errors import RowError, StoreUnavailable
+from ..sql import schema
+from .functions import Call, FunctionStore, MissingFunction
 
 KEEPALIVE_SECONDS = 5.0
 KEEPALIVE_CONNECTIONS = 8
@@ -77,6 +69,9 @@ ROW_SQLSTATE_CLASSES = ("22", "23")
 # PostgREST's codes for a token it refuses; Supabase's gateway answers a wrong key
 # with a bare {"message": "Invalid API key"}.
 KEY_REFUSED_CODES = ("PGRST301", "PGRST302")
+RPC_PATH = "/rpc/"
+
+T = TypeVar("T")
 
 
 class _ConnectionTrace:
@@ -102,20 +97,17 @@ def _on_reused_connection(exc: httpx.TransportError) -> bool:
     return isinstance(trace, _ConnectionTrace) and not trace.opened_connection
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
+def _json(value: Any) -> Any:
+    """A parameter as JSON: PostgREST reads timestamps as ISO 8601 text."""
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
-class SupabaseStore:
-    name = "supabase"
-
+class RpcTransport:
     def __init__(
-        self,
-        url: str,
-        service_role_key: str,
-        keepalive_seconds: float = KEEPALIVE_SECONDS,
+        self, url: str, service_role_key: str, keepalive_seconds: float = KEEPALIVE_SECONDS
     ) -> None:
         self.url = url
+        self.where = url
         self._key = service_role_key
         self._http = httpx.Client(
             http2=False,
@@ -139,138 +131,72 @@ class SupabaseStore:
                 self._redact(f"SUPABASE_URL / SUPABASE_SERVICE_ROLE_KEY: {exc}")
             ) from None
 
-    # -- the Store protocol -------------------------------------------------
-
-    def claim(self, worker_id: str, limit: int, now: datetime, pacing: Pacing) -> list[Email]:
-        rows = self._rpc(
-            "cr_claim",
-            {
-                "p_worker": worker_id,
-                "p_limit": limit,
-                "p_now": _iso(now),
-                "p_min_interval_seconds": pacing.min_interval_seconds,
-                "p_daily_cap": pacing.daily_cap,
-                "p_day_start": _iso(pacing.day_start),
-            },
+    def call(self, call: Call, params: Mapping[str, Any], row_scoped: bool = False) -> Any:
+        body = {name: _json(value) for name, value in params.items()}
+        return self._repeated(
+            call.function,
+            lambda: self._client.rpc(call.function, body).execute().data,
+            row_scoped,
         )
-        return [email_from_row(row) for row in rows or []]
 
-    def peek_due(self, limit: int, now: datetime) -> list[Email]:
-        rows = self._rpc("cr_peek_due", {"p_limit": limit, "p_now": _iso(now)})
-        return [email_from_row(row) for row in rows or []]
-
-    def start_send(self, email: Email, worker_id: str, content: Content, now: datetime) -> None:
-        started = self._rpc(
-            "cr_start_send",
-            {
-                "p_id": email.id,
-                "p_worker": worker_id,
-                "p_now": _iso(now),
-                "p_subject": content.subject,
-                "p_body": content.body,
-                "p_model": content.model,
-                "p_prompt_tokens": content.usage.get("prompt_tokens"),
-                "p_completion_tokens": content.usage.get("completion_tokens"),
-            },
-            row_scoped=True,
+    def present(self, wanted: schema.Manifest) -> schema.Present:
+        described = self._repeated("the OpenAPI description", self._openapi)
+        tables = {
+            name: set((spec or {}).get("properties") or {})
+            for name, spec in (described.get("definitions") or {}).items()
+            if name in wanted.tables
+        }
+        return schema.Present(
+            tables=frozenset(tables),
+            columns=frozenset((t, c) for t, columns in tables.items() for c in columns),
+            functions=frozenset(
+                path.removeprefix(RPC_PATH)
+                for path in described.get("paths") or {}
+                if path.startswith(RPC_PATH)
+            ),
         )
-        if started is not True:
-            raise LeaseLost(email.id)
-
-    def finish(self, email: Email, worker_id: str, outcome: Outcome, now: datetime) -> bool:
-        recorded = self._rpc(
-            "cr_finish",
-            {
-                "p_id": email.id,
-                "p_worker": worker_id,
-                "p_now": _iso(now),
-                "p_status": outcome.status,
-                "p_error": outcome.error,
-                "p_provider_message_id": outcome.provider_message_id,
-                "p_retry_at": _iso(outcome.retry_at),
-                "p_give_back": outcome.status == QUEUED and not outcome.count_attempt,
-            },
-        )
-        return recorded is True
-
-    def recover_stale(self, lease_seconds: int, max_attempts: int, now: datetime) -> Counter[str]:
-        counts = self._rpc(
-            "cr_recover_stale",
-            {
-                "p_cutoff": _iso(now - timedelta(seconds=lease_seconds)),
-                "p_max_attempts": max_attempts,
-                "p_now": _iso(now),
-            },
-        )
-        return Counter({status: int(n) for status, n in (counts or {}).items() if n})
-
-    def roll_up(self, now: datetime, guard: BounceGuard = GUARD_OFF) -> list[PausedCampaign]:
-        paused = self._rpc(
-            "cr_roll_up_guarded",
-            {
-                "p_now": _iso(now),
-                "p_pause_rate": guard.pause_rate,
-                "p_min_sends": guard.min_sends,
-            },
-        )
-        return [reports.paused_campaign(row) for row in paused or []]
-
-    def status(self, now: datetime) -> list[CampaignStatus]:
-        rows = self._rpc("cr_campaign_status", {"p_now": _iso(now)})
-        return [reports.campaign_status(row) for row in rows or []]
-
-    def failed_rows(self, campaign_id: str) -> FailedRows:
-        return reports.failed_rows(self._rpc("cr_failed_rows", {"p_campaign_id": campaign_id}))
-
-    def retry_failed(self, campaign_id: str, include_ambiguous: bool, now: datetime) -> int:
-        requeued = self._rpc(
-            "cr_retry_failed",
-            {
-                "p_campaign_id": campaign_id,
-                "p_include_ambiguous": include_ambiguous,
-                "p_now": _iso(now),
-            },
-        )
-        return int(requeued)
-
-    def schema_version(self) -> int:
-        """The highest migration applied; 0 on a database never migrated."""
-        try:
-            return int(self._rpc("cr_schema_version", {}))
-        except MissingFunction:
-            return 0
 
     def close(self) -> None:
         self._http.close()
 
-    # -- one call -----------------------------------------------------------
+    def _openapi(self) -> dict[str, Any]:
+        rest = self._client.postgrest
+        answer = self._http.get(f"{rest.base_url}/", headers=dict(rest.headers))
+        try:
+            decoded = answer.json()
+        except ValueError:
+            decoded = None
+        if answer.is_error or not isinstance(decoded, dict):
+            error = decoded if isinstance(decoded, dict) else {}
+            raise APIError({"message": f"HTTP {answer.status_code} {answer.text[:200]}", **error})
+        return decoded
 
-    def _rpc(self, function: str, params: dict[str, Any], row_scoped: bool = False) -> Any:
-        """The function's result as decoded JSON; every failure as one of `errors`."""
+    def _repeated(self, what: str, request: Callable[[], T], row_scoped: bool = False) -> T:
+        """The request's answer; every failure as one of `errors`."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                return self._client.rpc(function, params).execute().data
+                return request()
             except CONNECTION_BROKEN as exc:
                 if attempt < ATTEMPTS and _on_reused_connection(exc):
                     continue
-                raise self._unreachable(function, exc) from None
+                raise self._unreachable(what, exc) from None
             except httpx.TransportError as exc:
-                raise self._unreachable(function, exc) from None
+                raise self._unreachable(what, exc) from None
             except APIError as exc:
-                raise self._refused(function, exc, row_scoped) from None
+                raise self._refused(what, exc, row_scoped) from None
         raise AssertionError("unreachable: the loop returns or raises")
 
-    def _unreachable(self, function: str, exc: httpx.TransportError) -> StoreUnavailable:
+    def _unreachable(self, what: str, exc: httpx.TransportError) -> StoreUnavailable:
         reason = str(exc) or type(exc).__name__
         return StoreUnavailable(
-            self._redact(f"Supabase at {self.url} unreachable ({function}): {reason}")
+            self._redact(f"Supabase at {self.url} unreachable ({what}): {reason}")
         )
 
-    def _refused(self, function: str, exc: APIError, row_scoped: bool) -> Exception:
+    def _refused(self, what: str, exc: APIError, row_scoped: bool) -> Exception:
         code = exc.code or ""
         message = exc.message or "no message"
         if code == "PGRST202":
-            return MissingFunction(self._redact(f"Supabase at {self.url}: {_missing(function)}"))
+            return MissingFunction(self._redact(f"Supabase at {self.url}: {_missing(what)}"))
         if code in KEY_REFUSED_CODES or (not code and "api key" in message.lower()):
             return StoreUnavailable(
                 self._redact(
@@ -281,9 +207,7 @@ class SupabaseStore:
         if row_scoped and code[:2] in ROW_SQLSTATE_CLASSES and len(code) == 5:
             return RowError(self._redact(f"the database refused this row ({code}): {message}"))
         return StoreUnavailable(
-            self._redact(
-                f"Supabase at {self.url} refused {function} ({code or 'no code'}): {message}"
-            )
+            self._redact(f"Supabase at {self.url} refused {what} ({code or 'no code'}): {message}")
         )
 
     def _redact(self, text: str) -> str:
@@ -291,8 +215,18 @@ class SupabaseStore:
         return text.replace(self._key, "[SUPABASE_SERVICE_ROLE_KEY]") if self._key else text
 
 
+class SupabaseStore(FunctionStore):
+    name = "supabase"
+
+    def __init__(
+        self, url: str, service_role_key: str, keepalive_seconds: float = KEEPALIVE_SECONDS
+    ) -> None:
+        super().__init__(RpcTransport(url, service_role_key, keepalive_seconds))
+        self.url = url
+
+
 def _missing(function: str) -> str:
-    file = manifest().functions.get(function)
+    file = schema.manifest().functions.get(function)
     added_by = f"{file}, which adds it" if file else "the migrations"
     return (
         f"the database has no function {function}: apply {added_by} "

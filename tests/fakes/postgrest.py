@@ -6,6 +6,9 @@ and answers the way PostgREST behind Supabase's gateway does (see
 `PGRST202` for a function that does not exist, the SQLSTATE as `code` for an
 exception raised in the function, 503 `PGRST000` when the database cannot be
 reached, and 401 when the `apikey` or bearer token is not the service key.
+`GET /rest/v1/` answers PostgREST's OpenAPI 2.0 description of the schema: its
+tables and views under `definitions` (each column a `properties` entry) and its
+functions as `paths` `/rpc/<function>` (the service key may call every one).
 
 It can also misbehave the way networks do, deterministically:
 - a keep-alive connection left idle longer than `idle_timeout` (or marked by
@@ -41,6 +44,8 @@ RPC_PATH = re.compile(r"^/rest/v1/rpc/([^/?]+)$")
 HERE = Path(__file__).parent
 SCHEMA_CACHE = (HERE / "postgrest_schema_cache.sql").read_text("utf-8")
 REQUEST_SETTINGS = (HERE / "postgrest_request.sql").read_text("utf-8")
+OPENAPI = (HERE / "postgrest_openapi.sql").read_text("utf-8")
+ROOT_PATHS = ("/rest/v1", "/rest/v1/")
 INPUT_MODES = ("i", "b", "v")  # in, inout, variadic
 
 # PostgREST's HTTP status for an SQLSTATE raised by a function, most specific first.
@@ -208,6 +213,22 @@ class FakePostgrest:
                 "hint": None,
             }
 
+    def _openapi(self) -> tuple[int, Any]:
+        try:
+            with psycopg.connect(self.dsn, autocommit=True, connect_timeout=2) as db:
+                listed = db.execute(OPENAPI).fetchall()
+        except psycopg.OperationalError as exc:
+            return 503, _error("PGRST000", str(exc).strip())
+        paths: dict[str, Any] = {"/": {}}
+        definitions: dict[str, Any] = {}
+        for kind, name, columns in listed:
+            if kind == "table":
+                paths[f"/{name}"] = {}
+                definitions[name] = {"type": "object", "properties": columns}
+            else:
+                paths[f"/rpc/{name}"] = {}
+        return 200, {"swagger": "2.0", "paths": paths, "definitions": definitions}
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the real endpoint speaks it
@@ -227,6 +248,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the requests are in `calls`."""
+
+    def do_GET(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path not in ROOT_PATHS:
+            self._answer(404, {"message": "this fake serves GET /rest/v1/ only"})
+            return
+        if not self._authorized():
+            self._answer(401, {"message": "Invalid API key"})
+            return
+        self._answer(*self.fake._openapi())
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -9,6 +9,7 @@ rest call `cli.main` in this process, which is quicker.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 import structlog
 
 from campaign_runner import cli as cli_module
+from campaign_runner import sql
 from tests.fixtures.embedded import embedded_env
 from tests.fixtures.postgres import Server, free_port
 
@@ -157,8 +159,35 @@ def test_check_on_the_embedded_store(
     assert generator.startswith("ok       generator: template")
 
 
-def test_migrate_on_the_embedded_store_has_nothing_to_do(
+def test_migrate_creates_the_embedded_store_and_then_has_nothing_to_do(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
 ) -> None:
+    outputs = []
+    for _ in range(2):
+        assert main(monkeypatch, tmp_path, "migrate") == 0
+        outputs.append(capsys.readouterr().out)
+
+    where = f"sqlite at {tmp_path / 'queue.db'}"
+    assert outputs == [
+        f"{where}: created the schema\n",
+        f"{where}: schema up to date, nothing to apply\n",
+    ]
+    with sqlite3.connect(tmp_path / "queue.db") as db:
+        tables = {name for (name,) in db.execute("select name from sqlite_master")}
+    db.close()
+    assert {"campaigns", "email_queue", "suppressions", "domain_pacing"} <= tables
+
+
+def test_migrate_upgrades_an_embedded_store_of_an_older_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capture
+) -> None:
+    with sqlite3.connect(tmp_path / "queue.db") as db:
+        db.executescript(sql.read("sqlite/schema.sql"))  # the first schema, no upgrades
+    db.close()
+
     assert main(monkeypatch, tmp_path, "migrate") == 0
-    assert "creates its schema on first use: nothing to migrate" in capsys.readouterr().out
+
+    assert capsys.readouterr().out == (
+        f"sqlite at {tmp_path / 'queue.db'}: upgraded the schema "
+        "(added campaigns.paused_reason, campaigns.guard_reset_at)\n"
+    )

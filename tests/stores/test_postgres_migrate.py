@@ -10,11 +10,12 @@ import pytest
 
 from campaign_runner import check, config, migrate
 from campaign_runner.ports import Pacing
+from campaign_runner.sql import schema
 from campaign_runner.stores.postgres import PostgresStore
 from tests.fixtures.embedded import embedded_env
 
 from .kits import T0
-from .postgres_kit import run
+from .postgres_kit import execute, run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +37,7 @@ def test_migrate_applies_every_file_once_and_a_second_run_changes_nothing(
     ]
     assert second == []
     assert run(pg_fresh_dsn, "schema_snapshot") == before
-    assert PostgresStore(pg_fresh_dsn).schema_version() == migrate.latest()
+    assert PostgresStore(pg_fresh_dsn).schema_version() == schema.latest()
 
 
 def test_migrate_keeps_a_frontends_tables_columns_and_rows(pg_fresh_dsn: str) -> None:
@@ -60,14 +61,15 @@ def test_the_supabase_cli_finds_the_same_files() -> None:
 
     assert link.is_symlink() and not Path(link.readlink()).is_absolute()
     assert link.resolve() == (ROOT / "campaign_runner" / "sql" / "migrations").resolve()
-    assert sorted(p.name for p in link.iterdir()) == [m.file for m in migrate.migrations()]
+    assert sorted(p.name for p in link.iterdir()) == [m.file for m in schema.migrations()]
 
 
 def test_check_names_the_migration_behind_each_missing_part(
     pg_fresh_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     migrate.apply(pg_fresh_dsn)
-    run(pg_fresh_dsn, "drop_column")
+    execute(pg_fresh_dsn, "alter table email_queue drop column prompt_tokens")
+    execute(pg_fresh_dsn, "drop function cr_finish")
     cfg = config.load(
         environ=embedded_env(tmp_path, DATABASE_URL=pg_fresh_dsn, SENDER="outbox"), env_file=None
     )
@@ -101,7 +103,7 @@ def test_0004_applies_over_version_3_and_applied_again_by_hand_changes_nothing(
     pg_fresh_dsn: str,
 ) -> None:
     with psycopg.connect(pg_fresh_dsn, autocommit=True) as conn:
-        for migration in migrate.migrations()[:3]:
+        for migration in schema.migrations()[:3]:
             conn.execute(migration.text)
 
     assert [m.file for m in migrate.apply(pg_fresh_dsn)] == [
@@ -110,6 +112,6 @@ def test_0004_applies_over_version_3_and_applied_again_by_hand_changes_nothing(
     ]
     before = run(pg_fresh_dsn, "schema_snapshot")
     with psycopg.connect(pg_fresh_dsn, autocommit=True) as conn:
-        conn.execute(migrate.migrations()[3].text)
+        conn.execute(schema.migrations()[3].text)
 
     assert run(pg_fresh_dsn, "schema_snapshot") == before

@@ -23,9 +23,9 @@ from supabase import create_client
 from campaign_runner.adapters import build_pipeline, open_store
 from campaign_runner.config import Config
 from campaign_runner.errors import RowError, StoreUnavailable
-from campaign_runner.migrate import SchemaBehind, latest
 from campaign_runner.models import Content, Email, Outcome
 from campaign_runner.ports import Pacing
+from campaign_runner.sql.schema import SchemaBehind, latest
 from campaign_runner.stores.supabase import SupabaseStore
 from tests.fakes.postgrest import FakePostgrest
 

@@ -1,39 +1,80 @@
--- The postgres store's calls of the SQL functions in ../migrations (see
--- 0002_functions.sql and 0003_operations.sql). The casts pick each function's exact signature whatever
--- type psycopg gives a Python value.
+-- The worker's calls of the SQL functions in ../migrations: one signature per store
+-- method, copied from the function it calls. Both transports read these lines: the
+-- psycopg one writes `select cr_x(%(p_a)s::type, ...)` from them (the casts pick the
+-- exact signature whatever type psycopg gives a Python value), the supabase one posts
+-- the same parameter names to PostgREST's /rpc/cr_x. A test checks that each signature
+-- names a function the migrations create.
 
 -- name: claim
-select cr_claim(%(worker)s::text, %(limit)s::int, %(now)s::timestamptz,
-                %(min_interval)s::int, %(daily_cap)s::int, %(day_start)s::timestamptz);
+cr_claim(p_worker text, p_limit int, p_now timestamptz, p_min_interval_seconds int,
+         p_daily_cap int, p_day_start timestamptz)
 
 -- name: peek_due
-select cr_peek_due(%(limit)s::int, %(now)s::timestamptz);
+cr_peek_due(p_limit int, p_now timestamptz)
 
 -- name: start_send
-select cr_start_send(%(id)s::uuid, %(worker)s::text, %(now)s::timestamptz,
-                     %(subject)s::text, %(body)s::text, %(model)s::text,
-                     %(prompt_tokens)s::int, %(completion_tokens)s::int);
+cr_start_send(p_id uuid, p_worker text, p_now timestamptz, p_subject text, p_body text,
+              p_model text, p_prompt_tokens int, p_completion_tokens int)
 
 -- name: finish
-select cr_finish(%(id)s::uuid, %(worker)s::text, %(now)s::timestamptz, %(status)s::text,
-                 %(error)s::text, %(provider_message_id)s::text, %(retry_at)s::timestamptz,
-                 %(give_back)s::boolean);
+cr_finish(p_id uuid, p_worker text, p_now timestamptz, p_status text, p_error text,
+          p_provider_message_id text, p_retry_at timestamptz, p_give_back boolean)
 
 -- name: recover_stale
-select cr_recover_stale(%(cutoff)s::timestamptz, %(max_attempts)s::int, %(now)s::timestamptz);
+cr_recover_stale(p_cutoff timestamptz, p_max_attempts int, p_now timestamptz)
 
 -- name: roll_up
-select cr_roll_up_guarded(%(now)s::timestamptz, %(pause_rate)s::float8, %(min_sends)s::int);
+cr_roll_up_guarded(p_now timestamptz, p_pause_rate double precision, p_min_sends int)
 
 -- name: status
-select cr_campaign_status(%(now)s::timestamptz);
+cr_campaign_status(p_now timestamptz)
 
 -- name: failed_rows
-select cr_failed_rows(%(campaign_id)s::text);
+cr_failed_rows(p_campaign_id text)
 
 -- name: retry_failed
-select cr_retry_failed(%(campaign_id)s::text, %(include_ambiguous)s::boolean,
-                       %(now)s::timestamptz);
+cr_retry_failed(p_campaign_id text, p_include_ambiguous boolean, p_now timestamptz)
 
 -- name: schema_version
-select cr_schema_version();
+cr_schema_version()
+
+-- Putting work in (0008_put_work_in.sql; stores/intake_functions.py).
+
+-- name: find_campaign
+cr_find_campaign(p_ref text)
+
+-- name: apply_campaign
+cr_apply_campaign(p_key text, p_fields jsonb, p_frozen text[], p_now timestamptz)
+
+-- name: import_contacts
+cr_import_contacts(p_campaign_id uuid, p_contacts jsonb, p_now timestamptz)
+
+-- name: stage
+cr_stage_campaign(p_campaign_id uuid, p_now timestamptz)
+
+-- name: launch_basis
+cr_launch_basis(p_campaign_id uuid, p_now timestamptz)
+
+-- name: launch
+cr_launch_campaign(p_campaign_id uuid, p_token jsonb, p_plan jsonb, p_now timestamptz)
+
+-- name: sending_domains
+cr_sending_domains()
+
+-- name: add_sending_domain
+cr_add_sending_domain(p_from_email text, p_from_name text, p_now timestamptz)
+
+-- name: set_sending_domain_active
+cr_set_sending_domain_active(p_which text, p_active boolean, p_now timestamptz)
+
+-- name: requested_work
+cr_requested_work()
+
+-- name: refuse_request
+cr_refuse_request(p_campaign_id uuid, p_error text, p_now timestamptz)
+
+-- name: rows_page
+cr_campaign_rows(p_campaign_id uuid, p_status text, p_after_id uuid, p_limit int)
+
+-- name: test_send_row
+cr_test_send_row(p_campaign_id uuid, p_row_id uuid, p_address text)

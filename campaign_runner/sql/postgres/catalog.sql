@@ -1,4 +1,4 @@
--- What `migrate` and `check` read of a database's catalog.
+-- What `migrate` and the postgres store (for `check`) read of a database's catalog.
 
 -- name: migrations_table
 -- Before the first migration there is no table to read versions from.
