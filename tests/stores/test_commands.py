@@ -189,5 +189,8 @@ def test_migrate_upgrades_an_embedded_store_of_an_older_version(
 
     assert capsys.readouterr().out == (
         f"sqlite at {tmp_path / 'queue.db'}: upgraded the schema "
-        "(added campaigns.paused_reason, campaigns.guard_reset_at)\n"
+        "(added campaigns.paused_reason, campaigns.guard_reset_at, campaigns.key, "
+        "campaigns.stage_requested_at, campaigns.launch_requested_at, campaigns.request_error, "
+        "campaigns.send_days, campaigns.send_time_start, campaigns.send_time_end, "
+        "campaigns.timezone, campaigns.daily_limit)\n"
     )

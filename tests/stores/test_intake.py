@@ -18,6 +18,7 @@ from campaign_runner.intake.contacts import Contact
 from campaign_runner.intake.launch import Basis, LaunchRefused, Rules
 from campaign_runner.intake.records import IntakeError
 from campaign_runner.ports import Pacing
+from campaign_runner.stores.rows import parse_time
 from campaign_runner.window import SendingWindow
 
 from .kits import T0, Kit
@@ -230,12 +231,15 @@ def test_launch_queues_every_staged_row_round_robin_and_spaced_and_is_safe_twice
     assert (first.queued, first.status) == (5, "scheduled")
     assert (first.first, first.last) == (T0, T0 + timedelta(minutes=2))
     assert (again.queued, again.status) == (0, "scheduled")
-    rows = kit.store.rows_page(campaign, "queued", None, 10)
-    assert [r["to_email"] for r in rows] == [f"p{i}@example.org" for i in range(5)]
-    assert [r["from_email"] for r in rows] == ["sam@one.example.com", "ann@two.example.com"] * 2 + [
-        "sam@one.example.com"
-    ]
-    assert [r["domain_index"] for r in rows] == [0, 1, 0, 1, 0]
+    rows = {r["to_email"]: r for r in kit.store.rows_page(campaign, "queued", None, 10)}
+    one, two = "sam@one.example.com", "ann@two.example.com"
+    assert [
+        (rows[f"p{i}@example.org"]["from_email"], rows[f"p{i}@example.org"]["domain_index"])
+        for i in range(5)
+    ] == [(one, 0), (two, 1), (one, 0), (two, 1), (one, 0)]
+    times = [parse_time(rows[f"p{i}@example.org"]["scheduled_for"]) for i in range(5)]
+    minute = timedelta(minutes=1)
+    assert times == [T0, T0, T0 + minute, T0 + minute, T0 + 2 * minute]
     claimed = kit.store.claim("w", 10, T0, Pacing())
     assert sorted(e.to_email or "" for e in claimed) == ["p0@example.org", "p1@example.org"]
 

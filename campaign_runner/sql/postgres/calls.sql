@@ -38,8 +38,6 @@ cr_retry_failed(p_campaign_id text, p_include_ambiguous boolean, p_now timestamp
 -- name: schema_version
 cr_schema_version()
 
--- Putting work in (0008_put_work_in.sql; stores/intake_functions.py).
-
 -- name: find_campaign
 cr_find_campaign(p_ref text)
 

@@ -383,8 +383,9 @@ begin
                                   || ': contacts added now would never be sent');
     end if;
     with incoming as (
-        select c.email, c.to_name, coalesce(c.metadata, '{}'::jsonb) as metadata
-        from jsonb_to_recordset(p_contacts) as c(email text, to_name text, metadata jsonb)
+        select e.c ->> 'email' as email, e.c ->> 'to_name' as to_name,
+               coalesce(e.c -> 'metadata', '{}'::jsonb) as metadata, e.n
+        from jsonb_array_elements(p_contacts) with ordinality as e(c, n)
     ),
     present as (
         select lower(email) as address from imported_contacts where campaign_id = p_campaign_id
@@ -399,7 +400,7 @@ begin
     ),
     inserted as (
         insert into imported_contacts (campaign_id, email, to_name, metadata, created_at)
-        select p_campaign_id, email, to_name, metadata, p_now
+        select p_campaign_id, email, to_name, metadata, p_now + n * interval '1 microsecond'
         from judged
         where not in_campaign and not suppressed
         on conflict do nothing
