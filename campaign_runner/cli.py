@@ -20,6 +20,7 @@ from . import config as config_module
 from .adapters import build_pipeline, open_store
 from .config import EVERY_PART, Config, ConfigError, Part
 from .errors import StoreUnavailable
+from .intake import commands as intake_commands
 from .liveness import Liveness, heartbeat_age, heartbeat_limit
 from .pipeline import utc_now
 from .ports import Pacing, Store
@@ -36,6 +37,7 @@ NEEDS: dict[str, frozenset[Part]] = {
     "migrate": frozenset({Part.LOGS, Part.STORE}),
     "status": frozenset({Part.LOGS, Part.STORE}),
     "retry-failed": frozenset({Part.LOGS, Part.STORE}),
+    **intake_commands.NEEDS,
 }
 
 
@@ -90,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "health", help="exit 0 if the worker's HEARTBEAT_FILE is fresh, 1 if stale or missing"
     )
+    intake_commands.add_parsers(sub)
     return parser
 
 
@@ -110,10 +113,12 @@ def main(argv: list[str] | None = None) -> int:
             return check.main(cfg)
         if args.command == "health":
             return _health(cfg)
-        if args.command in (None, "run"):
+        if args.command in (None, "run", "test-send"):
             _refuse_what_it_cannot_do(cfg, dry_run=args.dry_run)
         store = open_store(cfg)
         try:
+            if args.command in intake_commands.COMMANDS:
+                return intake_commands.run(args, cfg, store)
             if args.command == "status":
                 return operations.status(store, utc_now(), as_json=args.json)
             if args.command == "retry-failed":

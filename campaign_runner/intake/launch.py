@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..config import DAY_NAMES
+from ..config import DAY_NAMES, Config
 from ..window import SendingWindow
 
 # A campaign in one of these has finished: nothing more is launched for it.
@@ -90,6 +90,14 @@ class Rules:
 
     window: SendingWindow  # TIMEZONE, WORK_DAYS, WORK_START_HOUR, WORK_END_HOUR
     min_interval_seconds: int  # DOMAIN_MIN_INTERVAL_SECONDS
+
+
+def rules(config: Config) -> Rules:
+    """The worker's window and pacing, as the worker itself reads them."""
+    window = SendingWindow(
+        config.timezone, config.work_start_hour, config.work_end_hour, config.work_days
+    )
+    return Rules(window, config.domain_min_interval_seconds)
 
 
 def campaign_window(schedule: Schedule, default: SendingWindow) -> SendingWindow:
@@ -159,6 +167,11 @@ def plan(basis: Basis, rules: Rules, now: datetime) -> list[Assignment]:
             Assignment(row_id, address.domain_index, address.from_email, moment.astimezone(UTC))
         )
     return assignments
+
+
+def planner(rules: Rules, now: datetime) -> Planner:
+    """`plan` with the worker's rules and the time of the launch, as a store calls it."""
+    return lambda basis: plan(basis, rules, now)
 
 
 def _local_day(moment: datetime, window: SendingWindow) -> date:

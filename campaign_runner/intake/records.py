@@ -6,11 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..models import Email
+from ..ports import Store
 from ..stores.rows import email_from_row, parse_time
-from .launch import Assignment, Basis, Schedule, SendingAddress
+from .launch import Assignment, Basis, Planner, Schedule, SendingAddress
+
+if TYPE_CHECKING:
+    from .contacts import Contact
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,68 @@ class Request:
     campaign_id: str
     stage: bool
     launch: bool
+
+
+class IntakeStore(Protocol):
+    """What every store does to put work in (stores/intake_functions.py for the
+    Postgres family, stores/intake_sqlite.py for SQLite). Each method is one
+    transaction: it happens whole or not at all, and running it again is safe."""
+
+    def find_campaign(self, ref: str) -> CampaignRef | None:
+        """By file key, or by id."""
+        ...
+
+    def apply_campaign(
+        self, key: str, columns: Mapping[str, Any], frozen: list[str], now: datetime
+    ) -> Applied:
+        """Create (draft) or update the campaign of `key`; once it has left draft and
+        staged, a change to a `frozen` column writes nothing and is named in `refused`."""
+        ...
+
+    def import_contacts(self, campaign_id: str, contacts: list[Contact], now: datetime) -> Imported:
+        """All or none; what the campaign has already, or is suppressed, is counted."""
+        ...
+
+    def stage_campaign(self, campaign_id: str, now: datetime) -> Staged:
+        """Recipients without a row become `staged` rows; draft -> staged."""
+        ...
+
+    def launch_campaign(self, campaign_id: str, planner: Planner, now: datetime) -> Launched:
+        """Staged rows -> queued as `planner` says, from the basis read in the same
+        transaction (or checked in it); draft or staged -> scheduled."""
+        ...
+
+    def sending_domains(self) -> list[SendingDomain]: ...
+
+    def add_sending_domain(
+        self, from_email: str, from_name: str | None, now: datetime
+    ) -> SendingDomain: ...
+
+    def set_sending_domain_active(
+        self, which: str, active: bool, now: datetime
+    ) -> SendingDomain | None: ...
+
+    def requested_work(self) -> list[Request]: ...
+
+    def refuse_request(self, campaign_id: str, error: str, now: datetime) -> None: ...
+
+    def rows_page(
+        self, campaign_id: str, status: str | None, after_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Up to `limit` rows after `after_id` in sending order, without their content."""
+        ...
+
+    def test_send_row(self, campaign_id: str, row_id: str | None, address: str) -> TestSendRow:
+        """Reads only."""
+        ...
+
+
+class WorkStore(Store, IntakeStore, Protocol):
+    """A store of this build: the queue, and putting work in."""
+
+
+# The id of a row test-send renders from an imported contact that has no row yet.
+NO_ROW_YET = "00000000-0000-0000-0000-000000000000"
 
 
 class IntakeError(ValueError):
