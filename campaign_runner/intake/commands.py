@@ -139,19 +139,23 @@ def _import(args: argparse.Namespace, cfg: Config, store: IntakeStore) -> int:
         print(f"{args.file}: and {len(read.refused) - REFUSED_SHOWN} more", file=sys.stderr)
     done = store.import_contacts(campaign.id, read.contacts, utc_now())
     print(
-        f"imported {done.imported} contacts into {campaign.name!r} in one transaction "
-        f"({len(read.refused)} lines refused, {read.duplicates} duplicates in the file, "
-        f"{done.in_campaign} already in the campaign, {done.suppressed} suppressed); "
-        f"fields: {', '.join(read.columns) or 'none'}"
+        f"imported {_count(done.imported, 'contact')} into {campaign.name!r} in one "
+        f"transaction ({_count(len(read.refused), 'line')} refused, "
+        f"{_count(read.duplicates, 'duplicate')} in the file, {done.in_campaign} already in "
+        f"the campaign, {done.suppressed} suppressed); fields: {', '.join(read.columns) or 'none'}"
     )
     return 0
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n:,} {thing}{'' if n == 1 else 's'}"
 
 
 def _stage(args: argparse.Namespace, cfg: Config, store: IntakeStore) -> int:
     campaign = _campaign(store, args.campaign)
     staged = store.stage_campaign(campaign.id, utc_now())
     print(
-        f"staged {staged.staged} rows of {campaign.name!r} "
+        f"staged {_count(staged.staged, 'row')} of {campaign.name!r} "
         f"({staged.suppressed} suppressed left out); the campaign is {staged.status}"
     )
     return 0
@@ -169,7 +173,7 @@ def _launch(args: argparse.Namespace, cfg: Config, store: IntakeStore) -> int:
             f"to {launched.last.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key})"
         )
     print(
-        f"queued {launched.queued} rows of {campaign.name!r}{when}; "
+        f"queued {_count(launched.queued, 'row')} of {campaign.name!r}{when}; "
         f"the campaign is {launched.status}"
     )
     return 0

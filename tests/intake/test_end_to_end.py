@@ -1,0 +1,100 @@
+"""From a fresh store to every contact sent, through the real command line, on SQLite
+and on Postgres: the quick start's path (README), as typed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.embedded import embedded_env
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+SENT_TO = ["ana.ruiz@example.org", "ben@example.net", "chloe@example.com", "dev@example.org"]
+
+
+class Cli:
+    def __init__(self, tmp_path: Path, **env: str) -> None:
+        self.tmp_path = tmp_path
+        self.env = {
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(ROOT),
+            **embedded_env(tmp_path, SENDER="outbox", **env),
+        }
+
+    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "campaign_runner", *args],
+            env=self.env,
+            cwd=self.tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def ok(self, *args: str) -> str:
+        done = self(*args)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done.stdout
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cli]:
+    if request.param == "sqlite":
+        yield Cli(tmp_path)
+        return
+    dsn = request.getfixturevalue("pg_fresh_dsn")
+    run = Cli(tmp_path, DATABASE_URL=dsn)
+    run.ok("migrate")
+    yield run
+
+
+def test_apply_import_stage_launch_test_send_then_the_worker_sends_and_rows_tell(
+    cli: Cli, tmp_path: Path
+) -> None:
+    created = cli.ok("campaign", "apply", str(EXAMPLES / "campaign.toml"))
+    again = cli.ok("campaign", "apply", str(EXAMPLES / "campaign.toml"))
+    cli.ok("domains", "add", "sam@send1.ledgerly.example.com", "--name", "Sam at Ledgerly")
+    cli.ok("domains", "add", "sam@send2.ledgerly.example.com")
+    imported = cli("import", str(EXAMPLES / "contacts.csv"), "--campaign", "autumn-outreach")
+    staged = cli.ok("stage", "autumn-outreach")
+    launched = cli.ok("launch", "autumn-outreach")
+    tested = cli.ok("test-send", "autumn-outreach", "--to", "me@example.com")
+    before_once = json.loads(cli.ok("rows", "autumn-outreach", "--json"))
+    cli.ok("--once")
+    after = json.loads(cli.ok("rows", "autumn-outreach", "--json"))
+    table = cli.ok("rows", "autumn-outreach")
+
+    assert created.startswith("created campaign 'autumn-outreach'")
+    assert "nothing to do" in again
+    assert imported.returncode == 0
+    assert imported.stdout.startswith("imported 4 contacts into 'Autumn outreach'")
+    assert "1 line refused" in imported.stdout
+    assert imported.stderr.splitlines() == [
+        f"{EXAMPLES / 'contacts.csv'}: line 6: 'not-an-address' is not a valid address: "
+        "An email address must have an @-sign."
+    ]
+    assert staged.startswith("staged 4 rows")
+    assert launched.startswith("queued 4 rows") and "the campaign is scheduled" in launched
+    assert "to me@example.com" in tested and "Subject: [TEST] Ruiz & Co" in tested
+    assert "Hi Ana," in tested
+    assert {r["status"] for r in before_once["rows"]} == {"queued"}  # the test changed nothing
+    assert after["campaign"]["status"] == "completed"
+    assert sorted(r["to_email"] for r in after["rows"]) == SENT_TO
+    assert {r["status"] for r in after["rows"]} == {"sent"}
+    assert {r["from_email"] for r in after["rows"]} == {
+        "sam@send1.ledgerly.example.com",
+        "sam@send2.ledgerly.example.com",
+    }
+    outbox = sorted(p.name for p in (tmp_path / "outbox").iterdir())
+    assert len(outbox) == 5
+    assert sorted(f"{r['id']}.eml" for r in after["rows"]) == [n for n in outbox if "test" not in n]
+    test_file = next(tmp_path.joinpath("outbox").glob("test-*.eml")).read_text()
+    assert "To: me@example.com" in test_file and "Subject: [TEST] " in test_file
+    assert all(address in table for address in SENT_TO) and "4 rows" in table
