@@ -78,7 +78,10 @@ class IntakeSqlite:
             if old["status"] not in ("draft", "staged") and refused:
                 return Applied(old["id"], old["status"], False, tuple(changed), tuple(refused))
             if changed:
-                db.execute(Q["update_campaign_file"], {**new, "id": old["id"], "now": _iso(now)})
+                # Columns not given keep their value, as jsonb_populate_record keeps them.
+                db.execute(
+                    Q["update_campaign_file"], {**old, **new, "id": old["id"], "now": _iso(now)}
+                )
         return Applied(old["id"], old["status"], created, tuple(changed), ())
 
     def import_contacts(self, campaign_id: str, contacts: list[Contact], now: datetime) -> Imported:
