@@ -18,7 +18,7 @@ import csv
 import io
 import re
 from _csv import Reader
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,18 +76,22 @@ def parse(raw: bytes, progress: Callable[[int, int], None] | None = None) -> Con
     separator = max(SEPARATORS, key=header_line.count)
     if header_line.count(separator) == 0:
         separator = ","  # one column: only `email`
-    # The limit of the csv module is per value; MAX_VALUE_CHARS is checked per line
-    # below, so an overlong value is one refused line instead of a stopped import.
-    csv.field_size_limit(max(len(text) + 1, 131_072))
     total = text.count("\n") + 1
-    rows = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
+    # strict: a quote left open or text after a closing quote is an error with a line
+    # number, never values silently run together.
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
+    # The csv module's limit is per value and process-wide; MAX_VALUE_CHARS is checked
+    # per line below, so an overlong value is one refused line, not a stopped import.
+    limit = csv.field_size_limit(max(len(text) + 1, 131_072))
     try:
         header = next(rows, [])
         columns = _columns(header)
         result = ContactFile(columns=[name for name in columns if name and name != "email"])
         _read_rows(rows, columns, result, total, progress)
-    except csv.Error as exc:
-        raise FileRefused(f"line {rows.line_num}: cannot read as CSV: {exc}") from None
+    except csv.Error as exc:  # in the header
+        raise FileRefused(f"line 1: cannot read as CSV: {exc}") from None
+    finally:
+        csv.field_size_limit(limit)
     return result
 
 
@@ -128,15 +132,15 @@ def _read_rows(
 ) -> None:
     email_at = columns.index("email")
     seen: set[str] = set()
-    line = rows.line_num + 1  # where the next record starts
-    for n, values in enumerate(rows):
-        start, line = line, rows.line_num + 1
+    for n, (start, values) in enumerate(_records(rows)):
         if progress is not None and n % PROGRESS_EVERY == 0:
             progress(start, total)
         if not values or not any(v.strip() for v in values):
             continue  # a blank line
         result.lines += 1
         reason = _shape_problem(values, len(columns))
+        if reason is None and any("\x00" in v for v in values):
+            reason = "a value holds a NUL byte; is this really a text file?"
         if reason:
             result.refused.append((start, reason))
             continue
@@ -161,6 +165,18 @@ def _read_rows(
         result.contacts.append(Contact(start, email, _to_name(fields), fields))
     if progress is not None:
         progress(total, total)
+
+
+def _records(rows: Reader) -> Iterator[tuple[int, list[str]]]:
+    """Each record with the line it starts on; a malformed one refuses the file there."""
+    start = rows.line_num + 1
+    try:
+        for values in rows:
+            yield start, values
+            start = rows.line_num + 1
+    except csv.Error as exc:
+        hint = " (a quote left open?)" if "end of data" in str(exc) else ""
+        raise FileRefused(f"line {start}: cannot read as CSV: {exc}{hint}") from None
 
 
 def _shape_problem(values: list[str], expected: int) -> str | None:
