@@ -79,6 +79,13 @@ def test_refused_lines_say_which_and_why_and_the_others_go_on() -> None:
     assert read.lines == 7
 
 
+def test_a_nul_byte_refuses_its_line() -> None:
+    read = contacts.parse(b"email,name\na@example.com,A\x00na\nb@example.com,B\n")
+
+    assert [c.email for c in read.contacts] == ["b@example.com"]
+    assert read.refused == [(2, "a value holds a NUL byte; is this really a text file?")]
+
+
 def test_fifty_megabytes_on_one_line_is_that_line_refused() -> None:
     raw = (
         b"email,note\na@example.com,ok\nb@example.com,"
@@ -104,6 +111,8 @@ def test_fifty_megabytes_on_one_line_is_that_line_refused() -> None:
             b"email,name\na@example.com,Ana\nb@example.com,Ren\xe9\n",
             "line 3: byte 0xe9 at column 18",
         ),
+        (b'email,name\na@example.com,"open\nb@example.com,B\n', "line 2: cannot read as CSV: "),
+        (b'email,name\na@example.com,A\nb@example.com,"B" x\n', "line 3: cannot read as CSV: "),
     ],
 )
 def test_a_file_that_cannot_be_read_is_refused_with_its_line(raw: bytes, message: str) -> None:
