@@ -26,6 +26,7 @@ from ..errors import LeaseLost, StoreUnavailable
 from ..models import QUEUED, Content, Email, Outcome
 from ..ports import (
     GUARD_OFF,
+    UNPACED,
     BounceGuard,
     CampaignStatus,
     FailedRows,
@@ -57,6 +58,14 @@ class Call:
 
 
 @cache
+def _pacing(pacing: Pacing) -> dict[str, Any]:
+    return {
+        "p_min_interval_seconds": pacing.min_interval_seconds,
+        "p_daily_cap": pacing.daily_cap,
+        "p_day_start": pacing.day_start,
+    }
+
+
 def calls() -> dict[str, Call]:
     """The signatures of `calls.sql`, by store method."""
     declared = {}
@@ -119,15 +128,13 @@ class FunctionStore(IntakeFunctions):
                 "p_worker": worker_id,
                 "p_limit": limit,
                 "p_now": now,
-                "p_min_interval_seconds": pacing.min_interval_seconds,
-                "p_daily_cap": pacing.daily_cap,
-                "p_day_start": pacing.day_start,
+                **_pacing(pacing),
             },
         )
         return [email_from_row(row) for row in rows or []]
 
-    def peek_due(self, limit: int, now: datetime) -> list[Email]:
-        rows = self._call("peek_due", {"p_limit": limit, "p_now": now})
+    def peek_due(self, limit: int, now: datetime, pacing: Pacing = UNPACED) -> list[Email]:
+        rows = self._call("peek_due", {"p_limit": limit, "p_now": now, **_pacing(pacing)})
         return [email_from_row(row) for row in rows or []]
 
     def start_send(self, email: Email, worker_id: str, content: Content, now: datetime) -> None:
@@ -157,6 +164,7 @@ class FunctionStore(IntakeFunctions):
                 "p_now": now,
                 "p_status": outcome.status,
                 "p_error": outcome.error,
+                "p_failure_kind": outcome.failure_kind,
                 "p_provider_message_id": outcome.provider_message_id,
                 "p_retry_at": outcome.retry_at,
                 "p_give_back": outcome.status == QUEUED and not outcome.count_attempt,
@@ -182,8 +190,8 @@ class FunctionStore(IntakeFunctions):
         )
         return [reports.paused_campaign(row) for row in paused or []]
 
-    def status(self, now: datetime) -> list[CampaignStatus]:
-        rows = self._call("status", {"p_now": now})
+    def status(self, now: datetime, pacing: Pacing = UNPACED) -> list[CampaignStatus]:
+        rows = self._call("status", {"p_now": now, **_pacing(pacing)})
         return [reports.campaign_status(row) for row in rows or []]
 
     def failed_rows(self, campaign_id: str) -> FailedRows:

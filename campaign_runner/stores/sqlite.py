@@ -22,9 +22,10 @@ from typing import Any
 
 from .. import sql
 from ..errors import LeaseLost, StoreUnavailable
-from ..models import QUEUED, Content, Email, Outcome
+from ..models import CLAIMABLE_CAMPAIGN_STATUSES, QUEUED, SENT, Content, Email, Outcome
 from ..ports import (
     GUARD_OFF,
+    UNPACED,
     BounceGuard,
     CampaignStatus,
     FailedRows,
@@ -37,6 +38,7 @@ from .intake_sqlite import IntakeSqlite
 from .rows import email_from_row
 
 Q = sql.queries("sqlite/queries.sql")
+BACKFILLS = sql.queries("sqlite/backfills.sql")
 ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
 SCHEMA_FILE = "sqlite/schema.sql"
 UPGRADES_FILE = "sqlite/upgrades.sql"
@@ -55,6 +57,12 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
+def claimable(campaign_status: str | None) -> bool:
+    """`cr_claimable()` in the queries: None, a campaign that is gone, is claimed so that
+    the pipeline fails its rows."""
+    return campaign_status is None or campaign_status in CLAIMABLE_CAMPAIGN_STATUSES
+
+
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     return {row[0] for row in db.execute(Q["columns"], {"table": table})}
 
@@ -71,8 +79,11 @@ def manifest() -> schema.Manifest:
                 assert match is not None, statement
                 wanted.columns[match.groups()] = file
         db.executescript(sql.read(SCHEMA_FILE))
-        for statement in UPGRADES.values():
-            db.execute(statement)
+        for statement in UPGRADES.values():  # as _upgrade: those the schema lacks
+            match = ADD_COLUMN.search(statement)
+            assert match is not None, statement
+            if match.group(2) not in _columns(db, match.group(1)):
+                db.execute(statement)
         for file in SCHEMA_FILES:
             db.executescript(sql.read(file))
             for table in schema.TABLE.findall(sql.read(file)):
@@ -115,6 +126,7 @@ class SqliteStore(IntakeSqlite):
                 path, timeout=30, isolation_level=None, check_same_thread=False
             )
             self._db.row_factory = sqlite3.Row
+            self._db.create_function("cr_claimable", 1, claimable, deterministic=True)
             self.created = not _columns(self._db, "email_queue")
             self._db.executescript(sql.read(SCHEMA_FILE))
         except (sqlite3.Error, OSError) as exc:
@@ -126,16 +138,18 @@ class SqliteStore(IntakeSqlite):
 
     def _upgrade(self) -> list[str]:
         """Add the columns of `upgrades.sql` that a file made by an older version lacks,
-        and name them. Under the write lock, so two processes opening one old file add
-        each once."""
+        each followed by its backfill, and name them. Under the write lock, so two
+        processes opening one old file add and fill each once."""
         added = []
         with self._transaction() as db:
-            for statement in UPGRADES.values():
+            for name, statement in UPGRADES.items():
                 match = ADD_COLUMN.search(statement)
                 assert match is not None, statement  # upgrades.sql holds only ADD COLUMNs
                 table, column = match.groups()
                 if column not in _columns(db, table):
                     db.execute(statement)
+                    if name in BACKFILLS:
+                        db.execute(BACKFILLS[name])
                     added.append(f"{table}.{column}")
         return added
 
@@ -203,9 +217,9 @@ class SqliteStore(IntakeSqlite):
             rows = db.execute(Q["rows_by_id"], {"ids": json.dumps(ids)}).fetchall()
         return [email_from_row(dict(row)) for row in rows]
 
-    def peek_due(self, limit: int, now: datetime) -> list[Email]:
+    def peek_due(self, limit: int, now: datetime, pacing: Pacing = UNPACED) -> list[Email]:
         with self._transaction("DEFERRED") as db:
-            picked = _first_due(db, self._pacing_params(now, Pacing()), limit)
+            picked = _first_due(db, self._pacing_params(now, pacing), limit)
             ids = json.dumps([row["id"] for row in picked])
             rows = db.execute(Q["rows_by_id"], {"ids": ids}).fetchall()
         return [email_from_row(dict(row)) for row in rows]
@@ -230,7 +244,10 @@ class SqliteStore(IntakeSqlite):
 
     def finish(self, email: Email, worker_id: str, outcome: Outcome, now: datetime) -> bool:
         with self._transaction() as db:
-            changed = db.execute(
+            leased = db.execute(Q["leased_row"], {"id": email.id, "worker": worker_id}).fetchone()
+            if leased is None:
+                return False
+            db.execute(
                 Q["finish"],
                 {
                     "id": email.id,
@@ -238,20 +255,25 @@ class SqliteStore(IntakeSqlite):
                     "now": _iso(now),
                     "status": outcome.status,
                     "error": outcome.error,
+                    "failure_kind": outcome.failure_kind,
                     "provider_message_id": outcome.provider_message_id,
                     "retry_at": _iso(outcome.retry_at),
                     "give_back": outcome.status == QUEUED and not outcome.count_attempt,
                 },
-            ).rowcount
-        return changed == 1
+            )
+            if leased["send_started_at"] is None and outcome.status != SENT:
+                db.execute(
+                    Q["give_back_pacing"],
+                    {"domain": leased["domain"], "locked_at": leased["locked_at"]},
+                )
+        return True
 
     def recover_stale(self, lease_seconds: int, max_attempts: int, now: datetime) -> Counter[str]:
         cutoff = now - timedelta(seconds=lease_seconds)
+        params = {"cutoff": _iso(cutoff), "now": _iso(now), "max_attempts": max_attempts}
         with self._transaction() as db:
-            rows = db.execute(
-                Q["recover_stale"],
-                {"cutoff": _iso(cutoff), "now": _iso(now), "max_attempts": max_attempts},
-            ).fetchall()
+            db.execute(Q["give_back_stale_pacing"], params)
+            rows = db.execute(Q["recover_stale"], params).fetchall()
         return Counter(row[0] for row in rows)
 
     def roll_up(self, now: datetime, guard: BounceGuard = GUARD_OFF) -> list[PausedCampaign]:
@@ -267,9 +289,9 @@ class SqliteStore(IntakeSqlite):
                 ).fetchall()
         return [reports.paused_campaign(row) for row in paused]
 
-    def status(self, now: datetime) -> list[CampaignStatus]:
+    def status(self, now: datetime, pacing: Pacing = UNPACED) -> list[CampaignStatus]:
         with self._transaction("DEFERRED") as db:
-            rows = db.execute(Q["status"], {"now": _iso(now)}).fetchall()
+            rows = db.execute(Q["status"], self._pacing_params(now, pacing)).fetchall()
         return [reports.campaign_status(row) for row in rows]
 
     def failed_rows(self, campaign_id: str) -> FailedRows:
