@@ -26,7 +26,14 @@ from . import campaign_file, contacts, launch, progress, rows_export
 from .campaign_file import FROZEN_ONCE_LAUNCHED, SpecError
 from .contacts import FileRefused
 from .launch import LaunchRefused
-from .records import NO_ROW_YET, CampaignRef, IntakeError, IntakeStore, WorkStore
+from .records import (
+    NO_ROW_YET,
+    CampaignRef,
+    IntakeError,
+    IntakeStore,
+    SendingDomain,
+    WorkStore,
+)
 
 STORE_ONLY = frozenset({Part.LOGS, Part.STORE})
 # The parts of the configuration each command reads (see cli.NEEDS); test-send reads all.
@@ -204,7 +211,7 @@ def _domains(args: argparse.Namespace, cfg: Config, store: IntakeStore) -> int:
     return 0
 
 
-def _state(domain: Any) -> str:
+def _state(domain: SendingDomain) -> str:
     return "active" if domain.active else "disabled"
 
 

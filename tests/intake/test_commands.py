@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.groq_server import GOOD_BODY, GOOD_SUBJECT, running
+
 from .test_end_to_end import EXAMPLES, Cli
 
 GOOD = """key = "k"
@@ -230,3 +232,33 @@ def test_the_worker_does_a_frontends_requests_on_its_next_cycle(cli: Cli, tmp_pa
         ),
         ("k", None, None, None),
     ]
+
+
+AI_ONLY = """key = "ai"
+name = "Written by the model"
+ai_prompt = "A short note offering a 15-minute call about closing the books faster."
+"""
+
+
+def test_test_send_includes_generated_content_and_saves_none_of_it(
+    tmp_path: Path,
+) -> None:
+    with running() as groq:
+        cli = Cli(tmp_path, GENERATOR="groq", GROQ_API_KEY=groq.api_key, GROQ_BASE_URL=groq.url)
+        cli.ok("campaign", "apply", write(tmp_path, "ai.toml", AI_ONLY))
+        cli.ok("domains", "add", "sam@send1.ledgerly.example.com")
+        cli.ok(
+            "import",
+            write(tmp_path, "c.csv", "email,first_name\na@example.org,Ana\n"),
+            "--campaign",
+            "ai",
+        )
+        cli.ok("stage", "ai")
+        before = tables(tmp_path)
+
+        sent = cli.ok("test-send", "ai", "--to", "me@example.com")
+
+        assert len(groq.answered()) == 1
+    assert f"Subject: [TEST] {GOOD_SUBJECT}" in sent
+    assert GOOD_BODY.splitlines()[0] in sent
+    assert tables(tmp_path) == before  # the row's body is still empty: written when it is sent
