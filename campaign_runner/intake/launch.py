@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..config import DAY_NAMES, Config
 from ..window import SendingWindow
@@ -121,12 +121,21 @@ def campaign_window(schedule: Schedule, default: SendingWindow) -> SendingWindow
         days = frozenset(i for i, name in enumerate(DAY_NAMES) if name in wanted)
         if not days:
             raise LaunchRefused(f"send_days {list(schedule.send_days)!r} names no day")
-    tz = ZoneInfo(schedule.timezone) if schedule.timezone else default.tz
+    try:
+        tz = ZoneInfo(schedule.timezone) if schedule.timezone else default.tz
+    except (ZoneInfoNotFoundError, ValueError):
+        raise LaunchRefused(
+            f"the campaign's timezone {schedule.timezone!r} is not an IANA time zone name"
+        ) from None
     return SendingWindow(tz, start, end, days)
 
 
 def _hours(clock: str) -> float:
-    parts = [float(p) for p in clock.split(":")]
+    """Hours since midnight of a `time` column's text; LaunchRefused when it is none."""
+    try:
+        parts = [float(p) for p in clock.split(":")]
+    except ValueError:
+        raise LaunchRefused(f"the campaign's send time {clock!r} is not HH:MM") from None
     return (
         parts[0]
         + (parts[1] if len(parts) > 1 else 0) / 60

@@ -136,6 +136,9 @@ def test_times_that_are_not_whole_hours_round_inwards() -> None:
             "window 17:00-17:00 is empty",
         ),
         ({"schedule": Schedule(send_days=("someday",))}, "names no day"),
+        ({"schedule": Schedule(timezone="Mars/Olympus")}, "'Mars/Olympus' is not an IANA"),
+        ({"schedule": Schedule(send_time_start="9am")}, "send time '9am' is not HH:MM"),
+        ({"staged": ()}, "nothing is staged"),
     ],
 )
 def test_a_launch_that_cannot_be_planned_says_why(changes: dict[str, object], message: str) -> None:
