@@ -161,7 +161,9 @@ def plan(basis: Basis, rules: Rules, now: datetime) -> list[Assignment]:
     check(basis)
     window = campaign_window(basis.schedule, rules.window)
     interval = timedelta(seconds=rules.min_interval_seconds)
-    limit = basis.schedule.daily_limit or 0
+    limit = basis.schedule.daily_limit or 0  # 0, as DOMAIN_DAILY_CAP's: no limit
+    if limit < 0:
+        raise LaunchRefused(f"the campaign's daily_limit {limit} is negative")
     per_day: Counter[date] = Counter(_local_day(t, window) for t in basis.taken)
     next_free = {domain: tail + interval for domain, tail in basis.tails.items()}
     assignments = []

@@ -139,6 +139,7 @@ def test_times_that_are_not_whole_hours_round_inwards() -> None:
         ({"schedule": Schedule(timezone="Mars/Olympus")}, "'Mars/Olympus' is not an IANA"),
         ({"schedule": Schedule(send_time_start="9am")}, "send time '9am' is not HH:MM"),
         ({"staged": ()}, "nothing is staged"),
+        ({"schedule": Schedule(daily_limit=-1)}, "daily_limit -1 is negative"),
     ],
 )
 def test_a_launch_that_cannot_be_planned_says_why(changes: dict[str, object], message: str) -> None:
