@@ -48,6 +48,7 @@ ONE_LINERS: dict[str, dict[str, str]] = {
         "set_campaign_status": "update campaigns set status = %(status)s where id = %(id)s::uuid",
         "suppress": "insert into suppressions (email, reason, source) "
         "values (%(email)s, 'unsubscribed', 'tests')",
+        "empty_intake": "truncate sending_domains, imported_contacts",
     },
     "sqlite": {
         "campaign_row": "SELECT * FROM campaigns WHERE id = :id",
@@ -56,6 +57,7 @@ ONE_LINERS: dict[str, dict[str, str]] = {
         "set_campaign_status": "UPDATE campaigns SET status = :status WHERE id = :id",
         "suppress": "INSERT INTO suppressions (email, reason, source) "
         "VALUES (:email, 'unsubscribed', 'tests')",
+        "empty_intake": "DELETE FROM sending_domains",
     },
 }
 

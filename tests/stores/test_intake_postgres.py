@@ -65,7 +65,7 @@ def test_stage_takes_a_frontends_recipients_and_every_column_of_their_contacts(
 def test_a_launch_whose_basis_changed_before_the_write_is_planned_again(pg_db: str) -> None:
     store = PostgresStore(pg_db)
     seed = PostgresSeeder(pg_db)
-    execute(pg_db, "truncate sending_domains, imported_contacts")
+    seed.execute("empty_intake", {})
     try:
         store.add_sending_domain("sam@one.example.com", None, T0)
         campaign = store.apply_campaign("k", {**COLUMNS, **NO_SCHEDULE}, FROZEN, T0).campaign_id

@@ -1,1 +1,0 @@
-truncate sending_domains, imported_contacts
