@@ -236,9 +236,10 @@ def _test_send(args: argparse.Namespace, cfg: Config, store: WorkStore) -> int:
     try:
         try:
             content = pipeline.content_for(email)
-            # Content as the row's; the envelope and links the test's own, so that no
-            # event, outbox file or unsubscribe of the test lands on the real row.
-            test = replace(email, id=f"test-{uuid.uuid4()}", to_email=address, to_name=None)
+            # Content as the row's; the envelope and links the test's own: a new id that
+            # names no row, so no event, outbox file or unsubscribe of the test lands on
+            # the real one (its unsubscribe page says the link is not valid).
+            test = replace(email, id=str(uuid.uuid4()), to_email=address, to_name=None)
             message = pipeline.renderer.render(test, content)
             message = replace(message, subject=f"[TEST] {message.subject}")
             provider_id = pipeline.sender.send(message)
@@ -252,6 +253,8 @@ def _test_send(args: argparse.Namespace, cfg: Config, store: WorkStore) -> int:
         pipeline.close()
     row = "an imported contact (not staged yet)" if email.id == NO_ROW_YET else f"row {email.id}"
     print(f"sent a test of {row} through {cfg.sender} to {address} ({provider_id})")
+    if cfg.sender == "outbox":
+        print(f"in {(cfg.outbox_dir / (message.email_id + '.eml')).resolve()}")
     print(f"From: {message.from_name} <{message.from_email}>")
     print(f"Subject: {message.subject}\n")
     print(message.text)
