@@ -69,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         help="seed the embedded store with a sample campaign and send it "
         "into the outbox, whatever the time",
     )
-    sub.add_parser("migrate", help="apply the schema to the postgresql:// DATABASE_URL")
+    sub.add_parser(
+        "migrate", help="create or upgrade the schema of DATABASE_URL (Postgres or SQLite)"
+    )
     sub.add_parser(
         "check", help="configuration, store reachability, schema, sender and generator keys"
     )
