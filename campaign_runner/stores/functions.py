@@ -36,10 +36,11 @@ from ..ports import (
 )
 from ..sql import schema
 from . import reports
+from .intake_functions import IntakeFunctions
 from .rows import email_from_row
 
 SIGNATURE = re.compile(r"^(\w+)\((.*)\)$", re.DOTALL)
-PARAMETER = re.compile(r"^(p_\w+) (\w[\w ]*(?:\[\])?)$")
+PARAMETER = re.compile(r"^(p_\w+) (\w[\w ]*(?:\[\])?)$")  # text[] too
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-class FunctionStore:
+class FunctionStore(IntakeFunctions):
     """The Store protocol over any `Transport`."""
 
     def __init__(self, transport: Transport) -> None:

@@ -98,9 +98,9 @@ class PsycopgTransport:
         self._conn: psycopg.Connection[Any] | None = None
 
     def call(self, call: Call, params: Mapping[str, Any], row_scoped: bool = False) -> Any:
-        # psycopg makes a list an array: a jsonb parameter's value is wrapped to be JSON.
-        jsonb = {name for name, kind in call.parameters if kind == "jsonb"}
-        params = {n: Jsonb(v) if n in jsonb and v is not None else v for n, v in params.items()}
+        # Values for jsonb parameters come as plain data, as the RPC transport posts them.
+        kinds = dict(call.parameters)
+        params = {k: Jsonb(v) if kinds[k] == "jsonb" else v for k, v in params.items()}
         (row,) = self._execute(call.function, statement(call), params, row_scoped)
         return row[0]
 

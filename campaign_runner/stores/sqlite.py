@@ -35,21 +35,20 @@ from ..ports import (
     PausedCampaign,
 )
 from ..sql import schema
-from . import reports
+from . import intake_sqlite, reports
+from .intake_sqlite import IntakeSqlite
 from .rows import email_from_row
 
 Q = sql.queries("sqlite/queries.sql")
 BACKFILLS = sql.queries("sqlite/backfills.sql")
 ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
-# The store's schema and then the events' (0006's twin), run at every open.
-SCHEMA_FILES = ("sqlite/schema.sql", "sqlite/events_schema.sql")
-# Each file's ADD COLUMNs, by name, run when an older file lacks the column.
-UPGRADE_FILES = ("sqlite/upgrades.sql", "sqlite/events_upgrades.sql")
-UPGRADES = {
-    name: (file, statement)
-    for file in UPGRADE_FILES
-    for name, statement in sql.queries(file).items()
-}
+SCHEMA_FILE = "sqlite/schema.sql"
+UPGRADES_FILE = "sqlite/upgrades.sql"
+EVENTS_SCHEMA_FILE = "sqlite/events_schema.sql"  # 0006's twin: needs no upgraded column
+# Created (schema files, in order) and added to older files (upgrade files).
+SCHEMA_FILES = (SCHEMA_FILE, EVENTS_SCHEMA_FILE, intake_sqlite.SCHEMA_FILE)
+UPGRADE_FILES = (UPGRADES_FILE, "sqlite/events_upgrades.sql", intake_sqlite.UPGRADES_FILE)
+UPGRADES = {name: text for file in UPGRADE_FILES for name, text in sql.queries(file).items()}
 
 
 def path_from_url(url: str) -> Path:
@@ -77,16 +76,23 @@ def manifest() -> schema.Manifest:
     db = sqlite3.connect(":memory:")
     try:
         wanted = schema.Manifest()
+        for file in UPGRADE_FILES:
+            for statement in sql.queries(file).values():
+                match = ADD_COLUMN.search(statement)
+                assert match is not None, statement
+                wanted.columns[match.groups()] = file
+        db.executescript(sql.read(SCHEMA_FILE))
+        for statement in UPGRADES.values():  # as _upgrade: those the schema lacks
+            match = ADD_COLUMN.search(statement)
+            assert match is not None, statement
+            if match.group(2) not in _columns(db, match.group(1)):
+                db.execute(statement)
         for file in SCHEMA_FILES:
             db.executescript(sql.read(file))
             for table in schema.TABLE.findall(sql.read(file)):
                 wanted.tables[table] = file
                 for column in _columns(db, table):
-                    wanted.columns[table, column] = file
-        for file, statement in UPGRADES.values():
-            match = ADD_COLUMN.search(statement)
-            assert match is not None, statement
-            wanted.columns[match.groups()] = file
+                    wanted.columns.setdefault((table, column), file)
     finally:
         db.close()
     return wanted
@@ -110,7 +116,9 @@ def _first_due(db: sqlite3.Connection, params: dict[str, Any], limit: int) -> li
     return picked
 
 
-class SqliteStore:
+class SqliteStore(IntakeSqlite):
+    rows_by_id = Q["rows_by_id"]
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
@@ -123,12 +131,14 @@ class SqliteStore:
             self._db.row_factory = sqlite3.Row
             self._db.create_function("cr_claimable", 1, claimable, deterministic=True)
             self.created = not _columns(self._db, "email_queue")
-            for file in SCHEMA_FILES:
+            for file in (SCHEMA_FILE, EVENTS_SCHEMA_FILE):
                 self._db.executescript(sql.read(file))
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open the SQLite store at {path}: {exc}") from None
         self.where = str(path)
         self.added = self._upgrade()
+        with self._lock:  # its indexes need the upgraded columns
+            self._db.executescript(sql.read(intake_sqlite.SCHEMA_FILE))
 
     def _upgrade(self) -> list[str]:
         """Add the columns of `upgrades.sql` that a file made by an older version lacks,
@@ -136,7 +146,7 @@ class SqliteStore:
         processes opening one old file add and fill each once."""
         added = []
         with self._transaction() as db:
-            for name, (_, statement) in UPGRADES.items():
+            for name, statement in UPGRADES.items():
                 match = ADD_COLUMN.search(statement)
                 assert match is not None, statement  # upgrades.sql holds only ADD COLUMNs
                 table, column = match.groups()
