@@ -21,6 +21,7 @@ import structlog
 from campaign_runner import cli as cli_module
 from campaign_runner import sql
 from campaign_runner.sql import schema
+from campaign_runner.stores.sqlite import UPGRADE_FILES
 from tests.fixtures.embedded import embedded_env
 from tests.fixtures.postgres import Server, free_port
 
@@ -182,11 +183,15 @@ def test_migrate_upgrades_an_embedded_store_of_an_older_version(
 
     assert main(monkeypatch, tmp_path, "migrate") == 0
 
-    events = re.findall(
-        r"ALTER TABLE (\w+) ADD COLUMN (\w+)", sql.read("sqlite/events_upgrades.sql")
-    )
-    added = ["campaigns.paused_reason", "campaigns.guard_reset_at"]
-    added += [f"{table}.{column}" for table, column in events]  # 0006's twin
+    first = sqlite3.connect(":memory:")
+    first.executescript(sql.read("sqlite/schema.sql"))
+    added = [  # every column of the upgrade files the first schema lacks, in their order
+        f"{table}.{column}"
+        for file in UPGRADE_FILES
+        for table, column in re.findall(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", sql.read(file))
+        if column not in {row[1] for row in first.execute(f"PRAGMA table_info({table})")}
+    ]
+    first.close()
     assert capsys.readouterr().out == (
         f"sqlite at {tmp_path / 'queue.db'}: upgraded the schema (added {', '.join(added)})\n"
     )
