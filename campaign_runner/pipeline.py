@@ -5,6 +5,8 @@
         -> start_send (content and send_started_at recorded) -> send -> finish
     -> roll up campaigns -> one summary line
 
+Meanwhile `leases` renews the lease of every row claimed and not yet settled.
+
 Every failure is classified (see `errors`) and turned into exactly one
 outcome by `_outcome_for`; no adapter decides a row's fate. A systemic
 error (bad key, database down) stops the cycle: rows not yet started go back
@@ -35,6 +37,7 @@ from .errors import (
     SystemicError,
     TransientError,
 )
+from .leases import Leases
 from .models import FAILED, QUEUED, SENT, Content, Email, Outcome
 from .ports import BounceGuard, Generator, Pacing, Sender, Store
 from .recipients import checked_recipient
@@ -100,6 +103,9 @@ class Pipeline:
         # Outcomes the database was down for, by email id: written first thing next cycle.
         self._pending: dict[str, tuple[Email, Outcome, float]] = {}
         self._pending_lock = threading.Lock()
+        self.leases = Leases(
+            store, config.worker_id, config.lease_seconds, clock, leave_stop_signals_to_main_thread
+        )
 
     # -- a cycle ------------------------------------------------------------
 
@@ -122,7 +128,7 @@ class Pipeline:
         now = self.clock()
         if recover:
             report.recovered = self._recover_stale(now)
-        if not self.stopping.is_set():
+        if not self.stopping.is_set() and self._leases_renewed():
             self._tally(self._claim_and_start(now, pacing, more, report), report, wait=True)
         if report.claimed or report.recovered or written_late:
             self._roll_up()
@@ -139,6 +145,15 @@ class Pipeline:
             **({"halted": report.systemic} if report.systemic else {}),
         )
         return report
+
+    def _leases_renewed(self) -> bool:
+        """Whether new leases may be taken: after a failed renewal, only once one has
+        worked again (tried here once more, so a database back from an outage is used
+        at once rather than at the next tick of the renewal clock)."""
+        if self.leases.can_send or self.leases.renew():
+            return True
+        self._halt(f"cannot renew leases: {self.leases.why_not}")
+        return False
 
     def recover(self) -> Counter[str]:
         """Settle the rows whose lease ran out, between cycles (a timed duty of the
@@ -188,6 +203,7 @@ class Pipeline:
                     raise
                 self._halt(str(exc))  # the rows claimed already still finish
                 return work
+            self.leases.hold(email.id for email in emails)
             with self._started:
                 self._unstarted += len(emails)
             work += [(email, self._pool.submit(self._start, email)) for email in emails]
@@ -199,6 +215,9 @@ class Pipeline:
                 self._started.wait_for(lambda: self._unstarted == 0)
             work = self._tally(work, report, wait=False)
             if self.stopping.is_set() or self._halt_reason or not more():
+                return work
+            if not self.leases.can_send:
+                self._halt(f"cannot renew leases: {self.leases.why_not}")
                 return work
             now = self.clock()
 
@@ -220,7 +239,13 @@ class Pipeline:
         with self._started:
             self._unstarted -= 1
             self._started.notify_all()
-        return self._process(email)
+        try:
+            return self._process(email)
+        finally:
+            # Settled, or no longer ours; an outcome kept for later keeps its lease alive.
+            with self._pending_lock:
+                if email.id not in self._pending:
+                    self.leases.release(email.id)
 
     def pacing(self, now: datetime) -> Pacing:
         local_midnight = now.astimezone(self.config.timezone).replace(
@@ -248,6 +273,7 @@ class Pipeline:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.leases.close()
         self.sender.close()
 
     # -- one email ----------------------------------------------------------
@@ -266,12 +292,22 @@ class Pipeline:
                 checked_recipient(email)
                 content = self._content(email)
                 message = self.renderer.render(email, content)
+                if not self.leases.can_send:
+                    # This worker may be cut off from the database: a lease it cannot renew
+                    # may run out while the email is out, and the email turn ambiguous.
+                    raise StoreUnavailable(f"cannot renew leases: {self.leases.why_not}")
                 self.store.start_send(email, self.config.worker_id, content, self.clock())
                 send_started = True
                 provider_id = self.sender.send(message)
                 outcome = Outcome(SENT, provider_message_id=provider_id)
             except LeaseLost:
-                log.error("lease_lost", email_id=email.id, campaign_id=email.campaign_id)
+                log.error(
+                    "lease_lost",
+                    email_id=email.id,
+                    campaign_id=email.campaign_id,
+                    stage="before_send",
+                    advice="nothing was sent; the worker that took the row over settles it",
+                )
                 return None
             except Exception as exc:  # every failure becomes an outcome; see _outcome_for
                 outcome = self._outcome_for(email, exc, send_started)
@@ -331,7 +367,14 @@ class Pipeline:
                 self._pending[email.id] = (email, outcome, started)
             self._halt(str(exc))
             log.error(
-                "outcome_not_recorded", email_id=email.id, status=outcome.status, error=str(exc)
+                "outcome_not_recorded",
+                email_id=email.id,
+                campaign_id=email.campaign_id,
+                status=outcome.status,
+                provider_message_id=outcome.provider_message_id,
+                outcome_error=outcome.error,
+                error=str(exc),
+                advice="kept, its lease renewed, and written when the database answers",
             )
             return None
         return self._log_outcome(email, outcome, started, written)
@@ -351,6 +394,7 @@ class Pipeline:
             written = self.store.finish(email, self.config.worker_id, outcome, self.clock())
             with self._pending_lock:
                 del self._pending[email.id]
+                self.leases.release(email.id)
             self._log_outcome(email, outcome, started, written)
         return len(kept)
 
@@ -360,7 +404,16 @@ class Pipeline:
         """The `email` line of an outcome the store took; `lease_lost` when it refused it
         (the row was no longer ours), and then the outcome counts for nothing."""
         if not written:
-            log.error("lease_lost", email_id=email.id, campaign_id=email.campaign_id)
+            log.error(
+                "lease_lost",
+                email_id=email.id,
+                campaign_id=email.campaign_id,
+                stage="outcome",
+                status=outcome.status,
+                provider_message_id=outcome.provider_message_id,
+                outcome_error=outcome.error,
+                advice="the row was settled without this outcome; set it by hand if it differs",
+            )
             return None
         log.log(
             _LEVEL[outcome.status],

@@ -91,6 +91,11 @@ class Store(Protocol):
         """Write the outcome; False if the row was no longer ours."""
         ...
 
+    def renew_leases(self, worker_id: str, ids: list[str], now: datetime) -> int:
+        """Renew, in one statement, the leases of those of `ids` still `processing` and
+        locked by this worker (`locked_at = now`). How many were renewed."""
+        ...
+
     def recover_stale(self, lease_seconds: int, max_attempts: int, now: datetime) -> Counter[str]:
         """Expired leases: back to `queued` before the send started, `failed` (ambiguous)
         after, or `failed` once the row has used up its attempts. Counts by new status."""

@@ -37,7 +37,7 @@ from . import reports
 from .rows import email_from_row
 
 SIGNATURE = re.compile(r"^(\w+)\((.*)\)$", re.DOTALL)
-PARAMETER = re.compile(r"^(p_\w+) (\w[\w ]*)$")
+PARAMETER = re.compile(r"^(p_\w+) (\w[\w ]*(?:\[\])?)$")  # an array type ends in []
 
 
 @dataclass(frozen=True)
@@ -162,6 +162,10 @@ class FunctionStore:
             },
         )
         return recorded is True
+
+    def renew_leases(self, worker_id: str, ids: list[str], now: datetime) -> int:
+        renewed = self._call("renew_leases", {"p_worker": worker_id, "p_ids": ids, "p_now": now})
+        return int(renewed)
 
     def recover_stale(self, lease_seconds: int, max_attempts: int, now: datetime) -> Counter[str]:
         counts = self._call(

@@ -232,6 +232,12 @@ class SqliteStore:
             ).rowcount
         return changed == 1
 
+    def renew_leases(self, worker_id: str, ids: list[str], now: datetime) -> int:
+        with self._transaction() as db:
+            return db.execute(
+                Q["renew_leases"], {"ids": json.dumps(ids), "worker": worker_id, "now": _iso(now)}
+            ).rowcount
+
     def recover_stale(self, lease_seconds: int, max_attempts: int, now: datetime) -> Counter[str]:
         cutoff = now - timedelta(seconds=lease_seconds)
         with self._transaction() as db:

@@ -37,3 +37,6 @@ cr_retry_failed(p_campaign_id text, p_include_ambiguous boolean, p_now timestamp
 
 -- name: schema_version
 cr_schema_version()
+
+-- name: renew_leases
+cr_renew_leases(p_worker text, p_ids uuid[], p_now timestamptz)

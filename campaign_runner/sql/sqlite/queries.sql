@@ -63,9 +63,10 @@ ORDER BY julianday(q.scheduled_for), q.id;
 
 -- name: start_send
 -- Only the owner of the lease may send; generated content is saved in the
--- same write, so what is recorded is exactly what leaves.
+-- same write, so what is recorded is exactly what leaves. The lease is renewed:
+-- the send gets a whole LEASE_SECONDS however long the row waited.
 UPDATE email_queue
-SET send_started_at = :now, updated_at = :now,
+SET send_started_at = :now, locked_at = :now, updated_at = :now,
     subject = CASE WHEN :model IS NULL THEN subject ELSE :subject END,
     body = CASE WHEN :model IS NULL THEN body ELSE :body END,
     generated_at = CASE WHEN :model IS NULL THEN generated_at ELSE :now END,
@@ -88,6 +89,14 @@ SET status = :status,
     locked_at = CASE WHEN :status = 'queued' THEN NULL ELSE locked_at END,
     updated_at = :now
 WHERE id = :id AND status = 'processing' AND locked_by = :worker;
+
+-- name: renew_leases
+-- The leases of every row a worker still holds, renewed in one statement (as
+-- cr_renew_leases); `updated_at` is left alone, the row's data does not change.
+UPDATE email_queue
+SET locked_at = :now
+WHERE id IN (SELECT value FROM json_each(:ids))
+  AND status = 'processing' AND locked_by = :worker;
 
 -- name: recover_stale
 -- A lease that ran out belongs to a worker that died. Before send_started_at

@@ -1,0 +1,58 @@
+-- Leases that live as long as their worker, and a known outcome that wins over a
+-- guess (issue 14). Additive and idempotent like the others: a worker of an earlier
+-- version keeps calling what it called, and gains the renewal at the start of a
+-- send (cr_start_send keeps its signature).
+
+-- Renew the leases of the rows a worker still holds, all in one statement. Only
+-- `processing` rows it still holds are touched; `updated_at` is left alone, as the
+-- row's data does not change (the status' "last error" orders by it).
+create or replace function cr_renew_leases(
+    p_worker text,
+    p_ids uuid[],
+    p_now timestamptz
+) returns int
+language sql
+set search_path = public, pg_temp
+as $$
+    with renewed as (
+        update email_queue
+        set locked_at = p_now
+        where id = any(p_ids) and status = 'processing' and locked_by = p_worker
+        returning 1
+    )
+    select count(*)::int from renewed
+$$;
+
+-- As 0002's, and the start of the send renews the lease: the send gets a whole
+-- LEASE_SECONDS however long the row waited for a thread or its content.
+create or replace function cr_start_send(
+    p_id uuid,
+    p_worker text,
+    p_now timestamptz,
+    p_subject text,
+    p_body text,
+    p_model text,
+    p_prompt_tokens int,
+    p_completion_tokens int
+) returns boolean
+language plpgsql
+set search_path = public, pg_temp
+as $$
+begin
+    update email_queue
+    set send_started_at = p_now, locked_at = p_now, updated_at = p_now,
+        subject = case when p_model is null then subject else p_subject end,
+        body = case when p_model is null then body else p_body end,
+        generated_at = case when p_model is null then generated_at else p_now end,
+        generation_model = coalesce(p_model, generation_model),
+        prompt_tokens = coalesce(p_prompt_tokens, prompt_tokens),
+        completion_tokens = coalesce(p_completion_tokens, completion_tokens)
+    where id = p_id and status = 'processing' and locked_by = p_worker;
+    return found;
+end
+$$;
+
+call cr_restrict_routines();
+
+insert into cr_schema_migrations (version, name) values (9, '0009_leases.sql')
+on conflict (version) do nothing;
