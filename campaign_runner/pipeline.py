@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -101,7 +101,7 @@ class Pipeline:
         self._unstarted = 0  # rows handed to the pool that no thread has picked up yet
         self._started = threading.Condition()
         # Outcomes the database was down for, by email id: written first thing next cycle.
-        self._pending: dict[str, tuple[Email, Outcome, float]] = {}
+        self._pending: dict[str, _Pending] = {}
         self._pending_lock = threading.Lock()
         self.leases = Leases(
             store, config.worker_id, config.lease_seconds, clock, leave_stop_signals_to_main_thread
@@ -280,7 +280,7 @@ class Pipeline:
 
     def _process(self, email: Email) -> Outcome | None:
         started = time.monotonic()
-        send_started = False
+        sent_from: datetime | None = None  # the send's send_started_at, once recorded
         if self.stopping.is_set() or self._halt_reason:
             outcome = Outcome(QUEUED, error="released: worker stopping", count_attempt=False)
         elif email.sending_domain in self._halted_domains:
@@ -296,8 +296,9 @@ class Pipeline:
                     # This worker may be cut off from the database: a lease it cannot renew
                     # may run out while the email is out, and the email turn ambiguous.
                     raise StoreUnavailable(f"cannot renew leases: {self.leases.why_not}")
-                self.store.start_send(email, self.config.worker_id, content, self.clock())
-                send_started = True
+                moment = self.clock()
+                self.store.start_send(email, self.config.worker_id, content, moment)
+                sent_from = moment
                 provider_id = self.sender.send(message)
                 outcome = Outcome(SENT, provider_message_id=provider_id)
             except LeaseLost:
@@ -310,8 +311,8 @@ class Pipeline:
                 )
                 return None
             except Exception as exc:  # every failure becomes an outcome; see _outcome_for
-                outcome = self._outcome_for(email, exc, send_started)
-        return self._settle(email, outcome, started)
+                outcome = self._outcome_for(email, exc, sent_from is not None)
+        return self._settle(email, outcome, started, sent_from)
 
     def _content(self, email: Email) -> Content:
         if (email.body or "").strip():
@@ -352,19 +353,19 @@ class Pipeline:
                 self._halt_reason = reason
                 log.error("cycle_halted", reason=reason)
 
-    def _settle(self, email: Email, outcome: Outcome, started: float) -> Outcome | None:
+    def _settle(
+        self, email: Email, outcome: Outcome, started: float, sent_from: datetime | None
+    ) -> Outcome | None:
         """Write one email's outcome, trying harder than usual (`_write_outcome`); if the
         database stays down, keep it pending instead and halt the cycle."""
+        pending = _Pending(email, outcome, started, sent_from)
         try:
-            written = _write_outcome(
-                self.store, email, self.config.worker_id, outcome, self.clock()
-            )
+            written = self._write(pending, _write_outcome)
         except StoreUnavailable as exc:
-            # The row stays `processing`, locked by this worker. Kept and written before the
-            # next stale recovery: once the lease ran out, recovery would take an email known
-            # to be sent for an ambiguous one.
+            # The row stays `processing`, locked by this worker, its lease renewed while the
+            # outcome is kept; written first thing next cycle, before stale recovery.
             with self._pending_lock:
-                self._pending[email.id] = (email, outcome, started)
+                self._pending[email.id] = pending
             self._halt(str(exc))
             log.error(
                 "outcome_not_recorded",
@@ -377,12 +378,12 @@ class Pipeline:
                 advice="kept, its lease renewed, and written when the database answers",
             )
             return None
-        return self._log_outcome(email, outcome, started, written)
+        return self._log_outcome(pending, written)
 
     def pending_outcomes(self) -> list[tuple[Email, Outcome]]:
         """The outcomes `_settle` kept while the database was down, not written yet."""
         with self._pending_lock:
-            return [(email, outcome) for email, outcome, _ in self._pending.values()]
+            return [(kept.email, kept.outcome) for kept in self._pending.values()]
 
     def write_pending_outcomes(self) -> int:
         """Write the outcomes `_settle` kept, once each (the caller decides when to try
@@ -390,20 +391,46 @@ class Pipeline:
         pending. How many were written."""
         with self._pending_lock:
             kept = list(self._pending.values())
-        for email, outcome, started in kept:
-            written = self.store.finish(email, self.config.worker_id, outcome, self.clock())
+        for pending in kept:
+            written = self._write(pending, _finish)
             with self._pending_lock:
-                del self._pending[email.id]
-                self.leases.release(email.id)
-            self._log_outcome(email, outcome, started, written)
+                del self._pending[pending.email.id]
+                self.leases.release(pending.email.id)
+            self._log_outcome(pending, written)
         return len(kept)
 
-    def _log_outcome(
-        self, email: Email, outcome: Outcome, started: float, written: bool
-    ) -> Outcome | None:
-        """The `email` line of an outcome the store took; `lease_lost` when it refused it
-        (the row was no longer ours), and then the outcome counts for nothing."""
-        if not written:
+    def _write(self, pending: _Pending, finish: _Finish) -> str:
+        """Write an outcome with `finish`: WRITTEN; SETTLED_LATE when this worker's lease
+        had run out and stale recovery had failed the row as ambiguous, and the answer
+        the provider gave replaced that guess; else LEASE_LOST."""
+        email, outcome = pending.email, pending.outcome
+        if finish(self.store, email, self.config.worker_id, outcome, self.clock()):
+            return WRITTEN
+        if pending.sent_from is None or not _known_answer(outcome):
+            return LEASE_LOST
+        late = replace(outcome, error=_settled_late(outcome))
+        if self.store.settle_late(
+            email, self.config.worker_id, late, pending.sent_from, self.clock()
+        ):
+            pending.outcome = late
+            return SETTLED_LATE
+        return LEASE_LOST
+
+    def _log_outcome(self, pending: _Pending, written: str) -> Outcome | None:
+        """The `email` line of an outcome the store took (`settled_late` first when it
+        replaced recovery's guess); `lease_lost` when it refused it (the row was no
+        longer ours), and then the outcome counts for nothing."""
+        email, outcome = pending.email, pending.outcome
+        if written == SETTLED_LATE:
+            log.warning(
+                "settled_late",
+                email_id=email.id,
+                campaign_id=email.campaign_id,
+                status=outcome.status,
+                provider_message_id=outcome.provider_message_id,
+                error=outcome.error,
+            )
+        elif written == LEASE_LOST:
             log.error(
                 "lease_lost",
                 email_id=email.id,
@@ -422,13 +449,47 @@ class Pipeline:
             campaign_id=email.campaign_id,
             recipient_domain=email.recipient_domain,
             status=outcome.status,
-            duration_ms=int((time.monotonic() - started) * 1000),
+            duration_ms=int((time.monotonic() - pending.started) * 1000),
             error=outcome.error,
         )
         return outcome
 
 
 _LEVEL = {SENT: 20, QUEUED: 30, FAILED: 30}  # info, warning, warning
+WRITTEN, SETTLED_LATE, LEASE_LOST = "written", "settled_late", "lease_lost"
+_Finish = Callable[[Store, Email, str, Outcome, datetime], bool]
+
+
+@dataclass
+class _Pending:
+    """An outcome on its way to the database (kept while it is down)."""
+
+    email: Email
+    outcome: Outcome
+    started: float  # time.monotonic() when the email's processing began
+    sent_from: datetime | None  # the send_started_at this worker wrote; None: not sent
+
+
+def _known_answer(outcome: Outcome) -> bool:
+    """What the provider said for certain, fit to replace recovery's guess: accepted, or
+    refused for good. A retry ("not now") is left to the person who settles the row."""
+    return outcome.status == SENT or (
+        outcome.status == FAILED and not (outcome.error or "").startswith("ambiguous:")
+    )
+
+
+def _settled_late(outcome: Outcome) -> str:
+    note = (
+        "settled late: this worker's lease ran out while it held the provider's answer, "
+        "and stale recovery had marked the row ambiguous"
+    )
+    if outcome.status == SENT:
+        return f"{note}; the provider accepted it as {outcome.provider_message_id}"
+    return f"{outcome.error} ({note})"
+
+
+def _finish(store: Store, email: Email, worker_id: str, outcome: Outcome, now: datetime) -> bool:
+    return store.finish(email, worker_id, outcome, now)
 
 
 @retry(

@@ -163,6 +163,28 @@ class FunctionStore:
         )
         return recorded is True
 
+    def settle_late(
+        self,
+        email: Email,
+        worker_id: str,
+        outcome: Outcome,
+        send_started_at: datetime,
+        now: datetime,
+    ) -> bool:
+        settled = self._call(
+            "settle_late",
+            {
+                "p_id": email.id,
+                "p_worker": worker_id,
+                "p_send_started_at": send_started_at,
+                "p_now": now,
+                "p_status": outcome.status,
+                "p_error": outcome.error,
+                "p_provider_message_id": outcome.provider_message_id,
+            },
+        )
+        return settled is True
+
     def renew_leases(self, worker_id: str, ids: list[str], now: datetime) -> int:
         renewed = self._call("renew_leases", {"p_worker": worker_id, "p_ids": ids, "p_now": now})
         return int(renewed)

@@ -93,6 +93,19 @@ def _first_due(db: sqlite3.Connection, params: dict[str, Any], limit: int) -> li
     return picked
 
 
+def _finish_params(email: Email, worker_id: str, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    return {
+        "id": email.id,
+        "worker": worker_id,
+        "now": _iso(now),
+        "status": outcome.status,
+        "error": outcome.error,
+        "provider_message_id": outcome.provider_message_id,
+        "retry_at": _iso(outcome.retry_at),
+        "give_back": outcome.status == QUEUED and not outcome.count_attempt,
+    }
+
+
 class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -217,20 +230,32 @@ class SqliteStore:
 
     def finish(self, email: Email, worker_id: str, outcome: Outcome, now: datetime) -> bool:
         with self._transaction() as db:
-            changed = db.execute(
-                Q["finish"],
+            changed = db.execute(Q["finish"], _finish_params(email, worker_id, outcome, now))
+        return changed.rowcount == 1
+
+    def settle_late(
+        self,
+        email: Email,
+        worker_id: str,
+        outcome: Outcome,
+        send_started_at: datetime,
+        now: datetime,
+    ) -> bool:
+        with self._transaction() as db:
+            reopened = db.execute(
+                Q["reopen_ambiguous"],
                 {
-                    "id": email.id,
-                    "worker": worker_id,
-                    "now": _iso(now),
-                    "status": outcome.status,
-                    "error": outcome.error,
-                    "provider_message_id": outcome.provider_message_id,
-                    "retry_at": _iso(outcome.retry_at),
-                    "give_back": outcome.status == QUEUED and not outcome.count_attempt,
+                    **_finish_params(email, worker_id, outcome, now),
+                    "send_started_at": _iso(send_started_at),
                 },
-            ).rowcount
-        return changed == 1
+            ).fetchall()
+            if not reopened:
+                return False
+            db.execute(Q["finish"], _finish_params(email, worker_id, outcome, now))
+            db.execute(
+                Q["recount_campaign"], {"campaign_id": reopened[0]["campaign_id"], "now": _iso(now)}
+            )
+        return True
 
     def renew_leases(self, worker_id: str, ids: list[str], now: datetime) -> int:
         with self._transaction() as db:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from campaign_runner.models import Content, Outcome
+import pytest
+
+from campaign_runner.models import Content, Email, Outcome
 from campaign_runner.ports import Pacing
 
 from .kits import T0, Kit
@@ -69,3 +71,93 @@ def test_renewing_nothing_held_anymore_renews_nothing(kit: Kit) -> None:
 
     assert kit.store.renew_leases(WORKER, [email.id], T0 + timedelta(seconds=LEASE + 2)) == 0
     assert kit.seed.email_row(email.id)["status"] == "queued"
+
+
+def recovered_while_sending(kit: Kit) -> tuple[Email, datetime, datetime]:
+    """A row whose send started at T0 + 1 s and whose lease then ran out: stale recovery
+    has failed it as ambiguous. The row, its send's start, a moment after recovery."""
+    campaign = kit.seed.campaign()
+    kit.seed.email(campaign)
+    (email,) = kit.store.claim(WORKER, 1, T0, Pacing())
+    started = T0 + timedelta(seconds=1)
+    kit.store.start_send(email, WORKER, Content("s", "b"), started)
+    assert kit.store.recover_stale(LEASE, 3, T0 + timedelta(seconds=LEASE + 2)) == Counter(
+        {"failed": 1}
+    )
+    kit.store.roll_up(T0 + timedelta(seconds=LEASE + 2))
+    return email, started, T0 + timedelta(seconds=LEASE + 3)
+
+
+def test_the_provider_acceptance_replaces_recoverys_guess_and_is_counted(kit: Kit) -> None:
+    email, started, later = recovered_while_sending(kit)
+    assert kit.seed.campaign_row(email.campaign_id)["status"] == "completed"
+    sent = Outcome("sent", provider_message_id="pm-7", error="settled late: note")
+
+    assert not kit.store.finish(email, WORKER, sent, later)  # the row is not processing
+    assert kit.store.settle_late(email, WORKER, sent, started, later)
+
+    row = kit.seed.email_row(email.id)
+    assert (row["status"], row["provider_message_id"], row["sent_at"]) == ("sent", "pm-7", later)
+    assert row["error"] == "settled late: note"
+    campaign = kit.seed.campaign_row(email.campaign_id)
+    assert (campaign["sent_count"], campaign["failed_count"]) == (1, 0)
+    # A final state stays final: the same answer again, or another, changes nothing.
+    assert not kit.store.settle_late(email, WORKER, sent, started, later)
+    refused = Outcome("failed", error="rejected: no such user")
+    assert not kit.store.settle_late(email, WORKER, refused, started, later)
+    assert kit.seed.email_row(email.id)["status"] == "sent"
+
+
+def test_the_provider_refusal_replaces_recoverys_guess(kit: Kit) -> None:
+    email, started, later = recovered_while_sending(kit)
+    refused = Outcome("failed", error="rejected: 550 no such user (settled late: note)")
+
+    assert kit.store.settle_late(email, WORKER, refused, started, later)
+
+    row = kit.seed.email_row(email.id)
+    assert (row["status"], row["error"]) == ("failed", refused.error)
+    campaign = kit.seed.campaign_row(email.campaign_id)
+    assert (campaign["sent_count"], campaign["failed_count"]) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    "who, when, outcome",
+    [
+        ("worker-b", None, Outcome("sent", provider_message_id="x")),  # not the holder
+        (
+            WORKER,
+            timedelta(microseconds=1),
+            Outcome("sent", provider_message_id="x"),
+        ),  # not that send
+        (WORKER, None, Outcome("failed", error="ambiguous: timed out")),  # no answer either
+        (WORKER, None, Outcome("queued", error="429")),  # not an answer for good
+    ],
+)
+def test_only_the_holders_answer_for_that_send_replaces_the_guess(
+    kit: Kit, who: str, when: timedelta | None, outcome: Outcome
+) -> None:
+    email, started, later = recovered_while_sending(kit)
+    before = kit.seed.email_row(email.id)
+
+    assert not kit.store.settle_late(email, who, outcome, started + (when or timedelta()), later)
+
+    assert kit.seed.email_row(email.id) == before
+
+
+def test_no_other_final_state_is_ever_overwritten(kit: Kit) -> None:
+    campaign = kit.seed.campaign()
+    for _ in range(3):
+        kit.seed.email(campaign)
+    sent, refused, worn_out = kit.store.claim(WORKER, 3, T0, Pacing())
+    for email in (sent, refused):
+        kit.store.start_send(email, WORKER, Content("s", "b"), T0)
+    kit.store.finish(sent, WORKER, Outcome("sent", provider_message_id="1"), T0)
+    kit.store.finish(refused, WORKER, Outcome("failed", error="ambiguous: timed out"), T0)
+    kit.store.recover_stale(LEASE, 1, T0 + timedelta(seconds=LEASE + 1))  # never started
+    before = {email.id: kit.seed.email_row(email.id) for email in (sent, refused, worn_out)}
+
+    answer = Outcome("sent", provider_message_id="2")
+    for email in (sent, refused, worn_out):
+        assert not kit.store.settle_late(email, WORKER, answer, T0, T0 + timedelta(hours=1))
+
+    assert {row_id: kit.seed.email_row(row_id) for row_id in before} == before

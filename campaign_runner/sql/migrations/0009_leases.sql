@@ -52,6 +52,56 @@ begin
 end
 $$;
 
+-- A known outcome wins over a guess. Stale recovery failed the row as ambiguous
+-- (keeping locked_by) because the lease of the worker that held it ran out; that
+-- worker then writes what the provider answered: accepted (`sent`, with its id) or
+-- refused for good (`failed`). Taken only from that worker, for that send (its
+-- send_started_at, to the microsecond), over recovery's own text: no other final
+-- state is ever overwritten. The row is reopened and finished in one transaction, by
+-- the finish every outcome takes, and its campaign recounted (a campaign the roll-up
+-- completed meanwhile is not recounted by it any more).
+create or replace function cr_settle_late(
+    p_id uuid,
+    p_worker text,
+    p_send_started_at timestamptz,
+    p_now timestamptz,
+    p_status text,
+    p_error text,
+    p_provider_message_id text
+) returns boolean
+language plpgsql
+set search_path = public, pg_temp
+as $$
+declare
+    v_campaign uuid;
+begin
+    if p_status not in ('sent', 'failed') or coalesce(p_error, '') like 'ambiguous:%' then
+        return false;
+    end if;
+    update email_queue
+    set status = 'processing'
+    where id = p_id and status = 'failed' and locked_by = p_worker
+      and send_started_at = p_send_started_at
+      and error like 'ambiguous: interrupted during send%'
+    returning campaign_id into v_campaign;
+    if not found then
+        return false;
+    end if;
+    if not cr_finish(p_id, p_worker, p_now, p_status, p_error, p_provider_message_id,
+                     null, false) then
+        raise exception 'cr_settle_late: the reopened row % was not finished', p_id;
+    end if;
+    update campaigns c
+    set sent_count = (select count(*) from email_queue q
+                      where q.campaign_id = c.id and q.status = 'sent'),
+        failed_count = (select count(*) from email_queue q
+                        where q.campaign_id = c.id and q.status = 'failed'),
+        updated_at = p_now
+    where c.id = v_campaign;
+    return true;
+end
+$$;
+
 call cr_restrict_routines();
 
 insert into cr_schema_migrations (version, name) values (9, '0009_leases.sql')

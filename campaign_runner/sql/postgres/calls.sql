@@ -40,3 +40,7 @@ cr_schema_version()
 
 -- name: renew_leases
 cr_renew_leases(p_worker text, p_ids uuid[], p_now timestamptz)
+
+-- name: settle_late
+cr_settle_late(p_id uuid, p_worker text, p_send_started_at timestamptz, p_now timestamptz,
+               p_status text, p_error text, p_provider_message_id text)

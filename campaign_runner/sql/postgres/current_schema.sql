@@ -498,6 +498,40 @@ CREATE FUNCTION public.cr_sending_domain(p_from_email text) RETURNS text
     LANGUAGE sql IMMUTABLE
     AS $$ select coalesce(lower(split_part(p_from_email, '@', 2)), '') $$;
 
+CREATE FUNCTION public.cr_settle_late(p_id uuid, p_worker text, p_send_started_at timestamp with time zone, p_now timestamp with time zone, p_status text, p_error text, p_provider_message_id text) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+declare
+    v_campaign uuid;
+begin
+    if p_status not in ('sent', 'failed') or coalesce(p_error, '') like 'ambiguous:%' then
+        return false;
+    end if;
+    update email_queue
+    set status = 'processing'
+    where id = p_id and status = 'failed' and locked_by = p_worker
+      and send_started_at = p_send_started_at
+      and error like 'ambiguous: interrupted during send%'
+    returning campaign_id into v_campaign;
+    if not found then
+        return false;
+    end if;
+    if not cr_finish(p_id, p_worker, p_now, p_status, p_error, p_provider_message_id,
+                     null, false) then
+        raise exception 'cr_settle_late: the reopened row % was not finished', p_id;
+    end if;
+    update campaigns c
+    set sent_count = (select count(*) from email_queue q
+                      where q.campaign_id = c.id and q.status = 'sent'),
+        failed_count = (select count(*) from email_queue q
+                        where q.campaign_id = c.id and q.status = 'failed'),
+        updated_at = p_now
+    where c.id = v_campaign;
+    return true;
+end
+$$;
+
 CREATE FUNCTION public.cr_start_send(p_id uuid, p_worker text, p_now timestamp with time zone, p_subject text, p_body text, p_model text, p_prompt_tokens integer, p_completion_tokens integer) RETURNS boolean
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
@@ -658,6 +692,8 @@ REVOKE ALL ON FUNCTION public.cr_rows_json(p_ids uuid[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION public.cr_schema_version() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_sending_domain(p_from_email text) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION public.cr_settle_late(p_id uuid, p_worker text, p_send_started_at timestamp with time zone, p_now timestamp with time zone, p_status text, p_error text, p_provider_message_id text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_start_send(p_id uuid, p_worker text, p_now timestamp with time zone, p_subject text, p_body text, p_model text, p_prompt_tokens integer, p_completion_tokens integer) FROM PUBLIC;
 

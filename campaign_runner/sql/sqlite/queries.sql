@@ -98,6 +98,28 @@ SET locked_at = :now
 WHERE id IN (SELECT value FROM json_each(:ids))
   AND status = 'processing' AND locked_by = :worker;
 
+-- name: reopen_ambiguous
+-- The first half of a late settle (as cr_settle_late): the row stale recovery failed
+-- as ambiguous, held by this worker for this send, back to `processing` so that
+-- `finish` writes the provider's answer in the same transaction; only for an answer
+-- that is one (accepted, or refused for good).
+UPDATE email_queue
+SET status = 'processing'
+WHERE :status IN ('sent', 'failed') AND coalesce(:error, '') NOT LIKE 'ambiguous:%'
+  AND id = :id AND status = 'failed' AND locked_by = :worker
+  AND send_started_at = :send_started_at
+  AND error LIKE 'ambiguous: interrupted during send%'
+RETURNING campaign_id;
+
+-- name: recount_campaign
+UPDATE campaigns
+SET sent_count = (SELECT count(*) FROM email_queue q
+                  WHERE q.campaign_id = campaigns.id AND q.status = 'sent'),
+    failed_count = (SELECT count(*) FROM email_queue q
+                    WHERE q.campaign_id = campaigns.id AND q.status = 'failed'),
+    updated_at = :now
+WHERE id = :campaign_id;
+
 -- name: recover_stale
 -- A lease that ran out belongs to a worker that died. Before send_started_at
 -- nothing left, so the row is queued again (unless it has used up its
