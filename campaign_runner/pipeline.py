@@ -431,7 +431,9 @@ class Pipeline:
                 error=outcome.error,
             )
         elif written == LEASE_LOST:
-            log.error(
+            level, advice = _lost_advice(pending)
+            log.log(
+                level,
                 "lease_lost",
                 email_id=email.id,
                 campaign_id=email.campaign_id,
@@ -439,7 +441,7 @@ class Pipeline:
                 status=outcome.status,
                 provider_message_id=outcome.provider_message_id,
                 outcome_error=outcome.error,
-                advice="the row was settled without this outcome; set it by hand if it differs",
+                advice=advice,
             )
             return None
         log.log(
@@ -449,6 +451,7 @@ class Pipeline:
             campaign_id=email.campaign_id,
             recipient_domain=email.recipient_domain,
             status=outcome.status,
+            provider_message_id=outcome.provider_message_id,
             duration_ms=int((time.monotonic() - pending.started) * 1000),
             error=outcome.error,
         )
@@ -476,6 +479,21 @@ def _known_answer(outcome: Outcome) -> bool:
     return outcome.status == SENT or (
         outcome.status == FAILED and not (outcome.error or "").startswith("ambiguous:")
     )
+
+
+def _lost_advice(pending: _Pending) -> tuple[int, str]:
+    """How loud a refused outcome is, and what a person should do about it."""
+    outcome = pending.outcome
+    if pending.sent_from is None:
+        return 30, "nothing was sent; the worker that took the row over settles it"
+    if _known_answer(outcome):
+        return 40, "the provider's answer was not recorded: set the row to it by hand"
+    if outcome.status == QUEUED:
+        return 30, (
+            "the provider did not take it; if the row ended ambiguous, it may be requeued "
+            "(retry-failed --include-ambiguous)"
+        )
+    return 30, "nothing more is known than the row says"
 
 
 def _settled_late(outcome: Outcome) -> str:
