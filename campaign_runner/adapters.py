@@ -64,12 +64,15 @@ def make_renderer(config: Config) -> Renderer:
     )
 
 
-def build_pipeline(config: Config, store: Store, clock: Clock = utc_now) -> Pipeline:
+def build_pipeline(
+    config: Config, store: Store, clock: Clock = utc_now, *, dry_run: bool = False
+) -> Pipeline:
     return Pipeline(
         config,
         store=store,
         generator=make_generator(config),
-        sender=make_sender(config),
+        # A dry run never calls its sender, so it needs no sending key.
+        sender=OutboxSender(config.outbox_dir) if dry_run else make_sender(config),
         renderer=make_renderer(config),
         clock=clock,
     )

@@ -62,12 +62,10 @@ def _version(version: int) -> Finding:
 
 
 def sender_finding(cfg: Config) -> Finding:
+    if problem := cfg.sending_problem():
+        return Finding(False, f"sender: {cfg.sender}: {problem}")
     if cfg.sender == "sparkpost":
-        return Finding(
-            bool(cfg.sparkpost_api_key),
-            f"sender: sparkpost at {cfg.sparkpost_api_url}, SPARKPOST_API_KEY "
-            + ("set" if cfg.sparkpost_api_key else "not set"),
-        )
+        return Finding(True, f"sender: sparkpost at {cfg.sparkpost_api_url}, SPARKPOST_API_KEY set")
     note = (
         "SENDER=outbox on a production store: nothing leaves this machine"
         if cfg.store in PRODUCTION_STORES
@@ -77,12 +75,10 @@ def sender_finding(cfg: Config) -> Finding:
 
 
 def generator_finding(cfg: Config) -> Finding:
+    if problem := cfg.content_problem():
+        return Finding(False, f"generator: groq: {problem}")
     if cfg.generator == "groq":
-        return Finding(
-            bool(cfg.groq_api_key),
-            f"generator: groq ({cfg.groq_model}), GROQ_API_KEY "
-            + ("set" if cfg.groq_api_key else "not set"),
-        )
+        return Finding(True, f"generator: groq ({cfg.groq_model}), GROQ_API_KEY set")
     if cfg.generator_explicit:
         return Finding(True, "generator: template (GENERATOR=template), no key needed")
     return Finding(

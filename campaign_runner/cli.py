@@ -8,8 +8,9 @@ Exit codes: 0 the work ran (even if some emails failed), 1 it could not run
 from __future__ import annotations
 
 import argparse
+import shlex
+import shutil
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import structlog
@@ -17,7 +18,7 @@ import structlog
 from . import check, demo, logs, migrate, once_lock, operations
 from . import config as config_module
 from .adapters import build_pipeline, open_store
-from .config import Config, ConfigError
+from .config import EVERY_PART, Config, ConfigError, Part
 from .errors import StoreUnavailable
 from .liveness import Liveness, heartbeat_age, heartbeat_limit
 from .pipeline import utc_now
@@ -27,6 +28,15 @@ from .window import SendingWindow
 from .worker import Worker
 
 log = structlog.get_logger("campaign_runner")
+
+# The parts of the configuration each command reads (the rest: every part). A command
+# is refused for a bad value only in these, so `migrate` never asks for a sending key.
+NEEDS: dict[str, frozenset[Part]] = {
+    "health": frozenset({Part.LOGS, Part.HEARTBEAT}),
+    "migrate": frozenset({Part.LOGS, Part.STORE}),
+    "status": frozenset({Part.LOGS, Part.STORE}),
+    "retry-failed": frozenset({Part.LOGS, Part.STORE}),
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,14 +87,16 @@ def _parser() -> argparse.ArgumentParser:
         help="also requeue rows that may already have been delivered (asks first)",
     )
     retry.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
-    sub.add_parser("health", help="exit 0 if the worker's HEARTBEAT_FILE is fresh, 1 if stale")
+    sub.add_parser(
+        "health", help="exit 0 if the worker's HEARTBEAT_FILE is fresh, 1 if stale or missing"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        cfg = config_module.load(env_file=args.env_file)
+        cfg = config_module.load(env_file=args.env_file, needs=NEEDS.get(args.command, EVERY_PART))
     except ConfigError as exc:
         print(f"campaign-runner: {exc}", file=sys.stderr)
         return 2
@@ -98,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             return check.main(cfg)
         if args.command == "health":
             return _health(cfg)
+        if args.command in (None, "run"):
+            _refuse_what_it_cannot_do(cfg, dry_run=args.dry_run)
         store = open_store(cfg)
         try:
             if args.command == "status":
@@ -121,35 +135,41 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _refuse_what_it_cannot_do(cfg: Config, *, dry_run: bool) -> None:
+    """The loop and `--once` need a way to write content and to send; `--dry-run` writes
+    content and sends nothing. The other commands need neither, so never ask."""
+    for problem in (cfg.content_problem(), None if dry_run else cfg.sending_problem()):
+        if problem:
+            raise ConfigError(problem)
+
+
 def _run(cfg: Config, store: Store, *, once: bool, dry_run: bool) -> int:
-    pipeline = build_pipeline(cfg, store)
+    pipeline = build_pipeline(cfg, store, dry_run=dry_run)
     try:
         if dry_run:
             for email, verdict in pipeline.dry_run():
                 print(f"{email.id}  {email.to_email}  {verdict}")
             return 0
         window = SendingWindow(cfg.timezone, cfg.work_start_hour, cfg.work_end_hour, cfg.work_days)
-        worker = Worker(pipeline, window, Liveness(_heartbeat_path(cfg)))
+        liveness = Liveness(cfg.heartbeat_file)
+        worker = Worker(pipeline, window, liveness)
         worker.install_signal_handlers()
         if not once:
             return worker.run_forever()
-        with once_lock.held(Path(cfg.lock_file)) as mine:
+        with once_lock.held(cfg.lock_file) as mine:
             if not mine:
                 log.info("once_skipped", reason=f"another run holds {cfg.lock_file}")
                 return 0
-            return worker.run_once()
+            code = worker.run_once()
+            # Cron and timer users watch `health` too: each run, window open or not, is a beat.
+            liveness.beat()
+            return code
     finally:
         pipeline.close()
 
 
-def _heartbeat_path(cfg: Config) -> Path | None:
-    return Path(cfg.heartbeat_file) if cfg.heartbeat_file else None
-
-
 def _health(cfg: Config) -> int:
-    path = _heartbeat_path(cfg)
-    if path is None:
-        raise ConfigError("HEARTBEAT_FILE is empty: expected the file the worker touches")
+    path = cfg.heartbeat_file
     age, limit = heartbeat_age(path), heartbeat_limit(cfg.poll_interval_seconds)
     if age is None:
         print(f"unhealthy: {path} does not exist (has the worker started?)")
@@ -168,17 +188,22 @@ def _demo(cfg: Config) -> int:
             "unset SUPABASE_URL and DATABASE_URL (or point DATABASE_URL at sqlite:///demo.db)"
         )
     # Whatever the keys say, the demo writes into the outbox from templates.
-    cfg = replace(cfg, sender="outbox", generator="template", generator_explicit=True)
+    cfg = cfg.replace(sender="outbox", generator="template", generator_explicit=True)
     store = SqliteStore(path_from_url(cfg.database_url))
     pipeline = build_pipeline(cfg, store)
     try:
-        campaign_id = demo.seed(store, pipeline.clock())
+        seeded = demo.seed(store, pipeline.clock())
         pipeline.run_cycle(pacing=Pacing())  # the demo shows the pipeline, not the pacing
-        rows = store.campaign_rows(campaign_id)
+        rows = store.campaign_rows(demo.CAMPAIGN_ID)
     finally:
         pipeline.close()
         store.close()
-    print(f"\nCampaign {demo.CAMPAIGN['name']!r} ({campaign_id}) in {store.path}\n")
+    print(f"\nCampaign {demo.CAMPAIGN['name']!r} ({demo.CAMPAIGN_ID}) in {store.path}\n")
+    if not seeded:
+        print(
+            f"An earlier `demo` added it: nothing was added this time. To start over, "
+            f"delete {store.path} and {cfg.outbox_dir}.\n"
+        )
     print(f"{'recipient':<24} {'status':<7} subject or reason")
     for row in rows:
         detail = row["subject"] if row["status"] == "sent" else row["error"]
@@ -187,5 +212,17 @@ def _demo(cfg: Config) -> int:
     print(f"\n{len(sent)} sent, {len(rows) - len(sent)} not sent. The messages:")
     for row in sent:
         print(f"  {(cfg.outbox_dir / (row['id'] + '.eml')).resolve()}")
-    print("\nSee the queue with: campaign-runner status")
+    print(f"\nSee the queue with: {this_command()} status")
     return 0
+
+
+def this_command() -> str:
+    """This program as its user started it, so that a hint it prints works when pasted:
+    `.venv/bin/campaign-runner`, `campaign-runner` when that is on PATH, or `python -m`."""
+    script = Path(sys.argv[0])
+    if script.name == "__main__.py":
+        return f"{shlex.quote(sys.executable)} -m campaign_runner"
+    on_path = shutil.which(script.name)
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return script.name
+    return shlex.quote(sys.argv[0])

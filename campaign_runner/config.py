@@ -1,62 +1,86 @@
 """Settings from the environment and `.env`, validated once at start.
 
-Every setting is declared once in `SETTINGS`; the README table and
-`.env.example` are checked against that list by the tests, so the three never
-drift apart. A bad value raises `ConfigError` with one line naming the
-variable and what it accepts; the command line turns that into exit code 2.
+Each setting is declared once, as an attribute of `Config`: its variable is
+the attribute's name upper-cased, its type is what its `Kind` parses to, and
+its default, help and secrecy sit beside it. The README table and
+`.env.example` are generated from those declarations (scripts/settings_docs.py)
+and a test fails when they drift.
+
+A command validates only the parts of the configuration it needs (`Part`): a
+bad value there raises `ConfigError` with one line naming the variable and what
+it accepts, and the command line turns that into exit code 2. A bad value of a
+setting the command does not need is kept as that error and raised only if
+something reads it, so `migrate` never complains about `WORK_DAYS`, and
+nothing ever runs on a value the operator did not mean.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import socket
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, NoReturn, TypeVar, cast, overload
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+T = TypeVar("T")
+
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+PRODUCTION_STORES = ("postgres", "supabase")
 
 
 class ConfigError(ValueError):
     """A setting that cannot be used; the message is the one line shown to the operator."""
 
 
-def _int(low: int, high: int | None = None) -> Callable[[str], int]:
+@dataclass(frozen=True)
+class Kind(Generic[T]):
+    """How a setting's text becomes its value, and what to tell whoever wrote it wrong."""
+
+    accepts: str
+    parse: Callable[[str], T]  # raises ValueError (or IndexError) for text it refuses
+
+
+def whole(low: int, high: int | None = None) -> Kind[int]:
     def parse(raw: str) -> int:
         value = int(raw)
         if value < low or (high is not None and value > high):
             raise ValueError
         return value
 
-    parse.accepts = f"a whole number from {low}" + (f" to {high}" if high is not None else " up")  # type: ignore[attr-defined]
-    return parse
+    return Kind(
+        f"a whole number from {low}" + (f" to {high}" if high is not None else " up"), parse
+    )
 
 
-def _float(low: float, high: float | None = None) -> Callable[[str], float]:
+def number(low: float, high: float | None = None) -> Kind[float]:
     def parse(raw: str) -> float:
         value = float(raw)
         if not value >= low or (high is not None and value > high):
             raise ValueError
         return value
 
-    parse.accepts = f"a number from {low:g}" + (f" to {high:g}" if high is not None else " up")  # type: ignore[attr-defined]
-    return parse
+    return Kind(f"a number from {low:g}" + (f" to {high:g}" if high is not None else " up"), parse)
 
 
-def _choice(*options: str) -> Callable[[str], str]:
+def choice(*options: str) -> Kind[str]:
     def parse(raw: str) -> str:
         value = raw.strip().lower()
         if value not in options:
             raise ValueError
         return value
 
-    parse.accepts = "one of " + ", ".join(options)  # type: ignore[attr-defined]
-    return parse
+    return Kind("one of " + ", ".join(options), parse)
+
+
+def optional(kind: Kind[str]) -> Kind[str]:
+    """`kind`, or empty: for settings whose default is "not set"."""
+    return Kind(kind.accepts, lambda raw: kind.parse(raw) if raw.strip() else "")
 
 
 def _bool(raw: str) -> bool:
@@ -68,24 +92,11 @@ def _bool(raw: str) -> bool:
     raise ValueError
 
 
-_bool.accepts = "true or false"  # type: ignore[attr-defined]
-
-
-def _text(raw: str) -> str:
-    return raw.strip()
-
-
-_text.accepts = "text"  # type: ignore[attr-defined]
-
-
 def _timezone(raw: str) -> ZoneInfo:
     try:
         return ZoneInfo(raw.strip())
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError from exc
-
-
-_timezone.accepts = "an IANA time zone name like America/Los_Angeles or Europe/Berlin"  # type: ignore[attr-defined]
 
 
 def parse_work_days(raw: str) -> frozenset[int]:
@@ -109,17 +120,11 @@ def parse_work_days(raw: str) -> frozenset[int]:
     return frozenset(days)
 
 
-parse_work_days.accepts = "day names like mon-fri, mon,wed,fri or all"  # type: ignore[attr-defined]
-
-
 def _database_url(raw: str) -> str:
     value = raw.strip()
     if not value.startswith(("postgresql://", "postgres://", "sqlite:///")):
         raise ValueError
     return value
-
-
-_database_url.accepts = "postgresql://user:password@host:port/db or sqlite:///path/to/file.db"  # type: ignore[attr-defined]
 
 
 def _http_url(raw: str) -> str:
@@ -129,311 +134,371 @@ def _http_url(raw: str) -> str:
     return value
 
 
-_http_url.accepts = "an http:// or https:// URL"  # type: ignore[attr-defined]
+def _unsubscribe_url(raw: str) -> str:
+    value = raw.strip()
+    # The renderer fills in these two and no other: any other brace would be sent as typed.
+    bare = value.replace("{email_id}", "").replace("{email}", "")
+    if "{" in bare or "}" in bare:
+        raise ValueError
+    parts = urlsplit(bare)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return value
+    if parts.scheme == "mailto" and "@" in parts.path:
+        return value
+    raise ValueError
 
 
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    default: str
-    parse: Callable[[str], Any]
-    help: str
-    secret: bool = False
+def _worker_id(raw: str) -> str:
+    return raw.strip() or f"{socket.gethostname()}:{os.getpid()}"
 
 
-SETTINGS: tuple[Setting, ...] = (
+TEXT = Kind("text", str.strip)
+BOOL = Kind("true or false", _bool)
+PATH = Kind("a file or folder path", lambda raw: Path(raw.strip()))
+TIMEZONE = Kind("an IANA time zone name like America/Los_Angeles or Europe/Berlin", _timezone)
+WORK_DAYS = Kind("day names like mon-fri, mon,wed,fri or all", parse_work_days)
+DATABASE_URL = Kind(
+    "postgresql://user:password@host:port/db or sqlite:///path/to/file.db", _database_url
+)
+HTTP_URL = Kind("an http:// or https:// URL", _http_url)
+UNSUBSCRIBE_URL = Kind(
+    "an https:// or http:// URL or a mailto: address; {email_id} and {email} are the only "
+    "placeholders",
+    _unsubscribe_url,
+)
+WORKER_ID = Kind("a name", _worker_id)
+
+
+class Part(enum.Enum):
+    """Which commands read a setting. A command validates the parts it needs, no other."""
+
+    STORE = "store"  # every command but `health`
+    LOGS = "logs"  # every command
+    HEARTBEAT = "heartbeat"  # the worker, which touches the file, and `health`, which reads it
+    WORKER = "worker"  # the commands that claim, write, render or send, and `check`
+
+
+EVERY_PART = frozenset(Part)
+
+
+class Setting(Generic[T]):
+    """One setting, declared once as an attribute of `Config`; its variable is the
+    attribute's name upper-cased. Read on an instance, it is the validated value."""
+
+    def __init__(
+        self,
+        kind: Kind[T],
+        default: str,
+        help: str,
+        *,
+        part: Part = Part.WORKER,
+        secret: bool = False,
+    ) -> None:
+        self.kind, self.default, self.help, self.part, self.secret = (
+            kind,
+            default,
+            help,
+            part,
+            secret,
+        )
+        self.attr = self.name = ""
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr, self.name = attr, attr.upper()
+
+    @overload
+    def __get__(self, cfg: None, owner: type) -> Setting[T]: ...
+    @overload
+    def __get__(self, cfg: Config, owner: type) -> T: ...
+    def __get__(self, cfg: Config | None, owner: type) -> Setting[T] | T:
+        if cfg is None:
+            return self
+        value = cfg._values[self.attr]
+        if isinstance(value, ConfigError):
+            # A bad value of a setting the command said it would not read: read after all.
+            raise ConfigError(str(value))
+        return cast(T, value)
+
+    def read(self, raw: str) -> T:
+        """The value of `raw` (empty means the default), or the one line that refuses it."""
+        text = raw if raw.strip() else self.default
+        try:
+            return self.kind.parse(text)
+        except (ValueError, IndexError):
+            shown = "(hidden)" if self.secret else repr(text)
+            raise ConfigError(f"{self.name}={shown}: expected {self.kind.accepts}") from None
+
+
+class Config:
+    """The validated settings, in the order the README and `.env.example` list them.
+
+    To add a setting, add one line here: `name = Setting(KIND, "default", "help")`, with
+    `part=` if a command other than the worker's reads it and `secret=True` for a key;
+    then run scripts/settings_docs.py.
+    """
+
+    __slots__ = ("_values",)
+    _values: dict[str, object]
+
     # Where the queue lives.
-    Setting(
-        "SUPABASE_URL", "", _http_url, "Supabase project URL; when set the supabase store is used"
-    ),
-    Setting("SUPABASE_SERVICE_ROLE_KEY", "", _text, "Supabase service role key (secret)", True),
-    Setting(
-        "DATABASE_URL",
+    supabase_url = Setting(
+        optional(HTTP_URL),
         "",
-        _database_url,
-        "postgresql://... or sqlite:///path; empty means sqlite:///./campaign-runner.db",
-    ),
+        "Supabase project URL; when set the supabase store is used",
+        part=Part.STORE,
+    )
+    supabase_service_role_key = Setting(
+        TEXT, "", "Supabase service role key (secret)", part=Part.STORE, secret=True
+    )
+    database_url = Setting(
+        DATABASE_URL,
+        "sqlite:///./campaign-runner.db",
+        "postgresql://... or sqlite:///path (a relative path starts in the working directory)",
+        part=Part.STORE,
+    )
     # Where mail goes.
-    Setting(
-        "SENDER",
+    sender = Setting(
+        optional(choice("sparkpost", "outbox")),
         "",
-        _choice("sparkpost", "outbox"),
         "sparkpost or outbox; empty means sparkpost when SPARKPOST_API_KEY is set, else outbox",
-    ),
-    Setting("OUTBOX_DIR", "./outbox", _text, "folder the outbox sender writes .eml files into"),
-    Setting("SPARKPOST_API_KEY", "", _text, "SparkPost API key (secret)", True),
-    Setting(
-        "SPARKPOST_API_URL",
+    )
+    outbox_dir = Setting(PATH, "./outbox", "folder the outbox sender writes .eml files into")
+    sparkpost_api_key = Setting(TEXT, "", "SparkPost API key (secret)", secret=True)
+    sparkpost_api_url = Setting(
+        HTTP_URL,
         "https://api.sparkpost.com/api/v1",
-        _http_url,
         "SparkPost API base; EU accounts use https://api.eu.sparkpost.com/api/v1",
-    ),
-    Setting("SPARKPOST_TRACK_OPENS", "false", _bool, "SparkPost open tracking"),
-    Setting("SPARKPOST_TRACK_CLICKS", "false", _bool, "SparkPost click tracking"),
-    Setting(
-        "SPARKPOST_TRANSACTIONAL",
-        "false",
-        _bool,
-        "send as transactional (SparkPost then adds no List-Unsubscribe of its own)",
-    ),
-    Setting("SPARKPOST_SANDBOX", "false", _bool, "SparkPost sandbox mode (test sending domain)"),
-    Setting("SPARKPOST_TIMEOUT_SECONDS", "30", _float(1, 300), "timeout of one SparkPost request"),
-    Setting(
-        "SPARKPOST_ATTEMPTS",
+    )
+    sparkpost_track_opens = Setting(BOOL, "false", "SparkPost open tracking")
+    sparkpost_track_clicks = Setting(BOOL, "false", "SparkPost click tracking")
+    sparkpost_transactional = Setting(
+        BOOL, "false", "send as transactional (SparkPost then adds no List-Unsubscribe of its own)"
+    )
+    sparkpost_sandbox = Setting(BOOL, "false", "SparkPost sandbox mode (test sending domain)")
+    sparkpost_timeout_seconds = Setting(number(1, 300), "30", "timeout of one SparkPost request")
+    sparkpost_attempts = Setting(
+        whole(1, 10),
         "3",
-        _int(1, 10),
         "tries of a transmission SparkPost refused (429, 5xx) or never received "
         "(connection refused) before the row waits or the worker backs off",
-    ),
+    )
     # Who writes the content.
-    Setting(
-        "GENERATOR",
+    generator = Setting(
+        optional(choice("groq", "template")),
         "",
-        _choice("groq", "template"),
         "groq or template; empty means groq when GROQ_API_KEY is set, else template",
-    ),
-    Setting("GROQ_API_KEY", "", _text, "Groq API key (secret)", True),
-    Setting("GROQ_MODEL", "openai/gpt-oss-120b", _text, "Groq model for generated content"),
-    Setting("GROQ_BASE_URL", "https://api.groq.com", _http_url, "Groq API base URL"),
-    Setting("GROQ_TEMPERATURE", "0.7", _float(0, 2), "sampling temperature of generated content"),
-    Setting("GROQ_MAX_TOKENS", "800", _int(50, 8192), "most tokens one generated answer may use"),
-    Setting(
-        "GROQ_MAX_FIX_ATTEMPTS",
-        "2",
-        _int(0, 5),
-        "times a bad answer is sent back to the model with a correction",
-    ),
-    Setting("GROQ_RPM", "30", _int(1), "Groq requests per minute this process stays under"),
-    Setting("GROQ_TPM", "8000", _int(100), "Groq tokens per minute this process stays under"),
-    Setting("GROQ_TIMEOUT_SECONDS", "30", _float(1, 600), "timeout of one Groq request"),
+    )
+    groq_api_key = Setting(TEXT, "", "Groq API key (secret)", secret=True)
+    groq_model = Setting(TEXT, "openai/gpt-oss-120b", "Groq model for generated content")
+    groq_base_url = Setting(HTTP_URL, "https://api.groq.com", "Groq API base URL")
+    groq_temperature = Setting(number(0, 2), "0.7", "sampling temperature of generated content")
+    groq_max_tokens = Setting(whole(50, 8192), "800", "most tokens one generated answer may use")
+    groq_max_fix_attempts = Setting(
+        whole(0, 5), "2", "times a bad answer is sent back to the model with a correction"
+    )
+    groq_rpm = Setting(whole(1), "30", "Groq requests per minute this process stays under")
+    groq_tpm = Setting(whole(100), "8000", "Groq tokens per minute this process stays under")
+    groq_timeout_seconds = Setting(number(1, 600), "30", "timeout of one Groq request")
     # When to send.
-    Setting("TIMEZONE", "America/Los_Angeles", _timezone, "time zone of the sending window"),
-    Setting("WORK_START_HOUR", "9", _int(0, 23), "hour the sending window opens (0-23)"),
-    Setting("WORK_END_HOUR", "17", _int(1, 24), "hour the sending window closes (1-24)"),
-    Setting(
-        "WORK_DAYS",
-        "mon-fri",
-        parse_work_days,
-        "days the window is open: mon-fri, mon,wed,fri, all",
-    ),
-    Setting(
-        "POLL_INTERVAL_SECONDS",
+    timezone = Setting(TIMEZONE, "America/Los_Angeles", "time zone of the sending window")
+    work_start_hour = Setting(whole(0, 23), "9", "hour the sending window opens (0-23)")
+    work_end_hour = Setting(whole(1, 24), "17", "hour the sending window closes (1-24)")
+    work_days = Setting(WORK_DAYS, "mon-fri", "days the window is open: mon-fri, mon,wed,fri, all")
+    poll_interval_seconds = Setting(
+        number(0.05),
         "60",
-        _float(0.05),
-        "seconds between cycles while the window is open",
-    ),
-    Setting(
-        "MAX_BACKOFF_SECONDS",
+        "seconds between cycles while the window is open (fractions too: `health` allows "
+        "three missed polls and a minute)",
+        part=Part.HEARTBEAT,
+    )
+    max_backoff_seconds = Setting(
+        number(0.05),
         "900",
-        _float(0.05),
         "longest pause after a systemic error; pauses double from POLL_INTERVAL_SECONDS",
-    ),
+    )
     # How much at once.
-    Setting("BATCH_SIZE", "25", _int(1, 1000), "rows claimed per cycle"),
-    Setting("CONCURRENCY", "4", _int(1, 64), "emails processed at the same time"),
-    Setting(
-        "DOMAIN_MIN_INTERVAL_SECONDS",
-        "210",
-        _int(0),
-        "seconds between two sends from one sending domain (0 = no pacing)",
-    ),
-    Setting("DOMAIN_DAILY_CAP", "0", _int(0), "sends per sending domain per day (0 = no cap)"),
+    batch_size = Setting(whole(1, 1000), "25", "rows claimed per cycle")
+    concurrency = Setting(whole(1, 64), "4", "emails processed at the same time")
+    domain_min_interval_seconds = Setting(
+        whole(0), "210", "seconds between two sends from one sending domain (0 = no pacing)"
+    )
+    domain_daily_cap = Setting(whole(0), "0", "sends per sending domain per day (0 = no cap)")
     # Failures.
-    Setting("MAX_ATTEMPTS", "3", _int(1, 100), "attempts before a transient failure becomes final"),
-    Setting(
-        "RETRY_DELAY_SECONDS",
-        "300",
-        _int(0),
-        "delay before a transient failure is retried; doubles with each attempt",
-    ),
-    Setting(
-        "LEASE_SECONDS",
-        "900",
-        _int(1),
-        "a row processing longer than this is taken to belong to a crashed worker",
-    ),
-    Setting(
-        "BOUNCE_PAUSE_RATE",
+    max_attempts = Setting(whole(1, 100), "3", "attempts before a transient failure becomes final")
+    retry_delay_seconds = Setting(
+        whole(0), "300", "delay before a transient failure is retried; doubles with each attempt"
+    )
+    lease_seconds = Setting(
+        whole(1), "900", "a row processing longer than this is taken to belong to a crashed worker"
+    )
+    bounce_pause_rate = Setting(
+        number(0, 1),
         "0.05",
-        _float(0, 1),
         "pause a campaign once the provider rejects more than this share of its recipients "
         "(judged after 20 sends; 1 = never)",
-    ),
-    Setting(
-        "SHUTDOWN_TIMEOUT_SECONDS",
+    )
+    shutdown_timeout_seconds = Setting(
+        number(0),
         "60",
-        _float(0),
         "how long a stop signal waits for emails in flight, and how long an exiting worker "
         "retries writing outcomes the database was down for",
-    ),
+    )
     # The message.
-    Setting(
-        "UNSUBSCRIBE_URL",
+    unsubscribe_url = Setting(
+        optional(UNSUBSCRIBE_URL),
         "",
-        _text,
         "unsubscribe link; {email_id} and {email} are filled in; empty means mailto: reply",
-    ),
-    Setting("SENDER_ADDRESS", "", _text, "postal address printed in the footer"),
+    )
+    sender_address = Setting(TEXT, "", "postal address printed in the footer")
     # Logs.
-    Setting(
-        "LOG_FORMAT",
+    log_format = Setting(
+        choice("auto", "json", "console"),
         "auto",
-        _choice("auto", "json", "console"),
         "json, console, or auto (console on a terminal, json otherwise)",
-    ),
-    Setting(
-        "LOG_LEVEL",
+        part=Part.LOGS,
+    )
+    log_level = Setting(
+        choice("debug", "info", "warning", "error"),
         "info",
-        _choice("debug", "info", "warning", "error"),
         "least severe level logged",
-    ),
-    Setting("WORKER_ID", "", _text, "name recorded in locked_by; empty means host:pid"),
-    # Supervision.
-    Setting(
-        "HEARTBEAT_FILE",
-        "",
-        _text,
-        "file touched every cycle and while asleep, for `campaign-runner health`; empty: none",
-    ),
-    Setting(
-        "LOCK_FILE",
+        part=Part.LOGS,
+    )
+    worker_id = Setting(WORKER_ID, "", "name recorded in locked_by; empty means host:pid")
+    # Supervision: files in the working directory, which is the state directory of the
+    # systemd units and of the image, and where the embedded store and outbox live.
+    heartbeat_file = Setting(
+        PATH,
+        "./campaign-runner.heartbeat",
+        "file touched every cycle, while asleep and by each `--once`; "
+        "`campaign-runner health` reads its age",
+        part=Part.HEARTBEAT,
+    )
+    lock_file = Setting(
+        PATH,
         "./campaign-runner.lock",
-        _text,
         "lock that keeps two `--once` runs on one machine from overlapping",
-    ),
-)
+    )
 
-PRODUCTION_STORES = ("postgres", "supabase")
+    def __init__(self, values: Mapping[str, object]) -> None:
+        object.__setattr__(self, "_values", dict(values))
 
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError(f"Config is read-only: {name}")
 
-@dataclass(frozen=True)
-class Config:
-    """The validated settings; attribute names are the lower-cased variable names."""
+    def replace(self, **values: object) -> Config:
+        """A copy with some values changed (the demo's fixed adapters)."""
+        unknown = set(values) - set(self._values)
+        if unknown:
+            raise TypeError(f"not a setting: {', '.join(sorted(unknown))}")
+        return Config({**self._values, **values})
 
-    supabase_url: str
-    supabase_service_role_key: str
-    database_url: str
-    sender: str
-    outbox_dir: Path
-    sparkpost_api_key: str
-    sparkpost_api_url: str
-    sparkpost_track_opens: bool
-    sparkpost_track_clicks: bool
-    sparkpost_transactional: bool
-    sparkpost_sandbox: bool
-    sparkpost_timeout_seconds: float
-    sparkpost_attempts: int
-    generator: str
-    groq_api_key: str
-    groq_model: str
-    groq_base_url: str
-    groq_temperature: float
-    groq_max_tokens: int
-    groq_max_fix_attempts: int
-    groq_rpm: int
-    groq_tpm: int
-    groq_timeout_seconds: float
-    timezone: ZoneInfo
-    work_start_hour: int
-    work_end_hour: int
-    work_days: frozenset[int]
-    poll_interval_seconds: float
-    max_backoff_seconds: float
-    batch_size: int
-    concurrency: int
-    domain_min_interval_seconds: int
-    domain_daily_cap: int
-    max_attempts: int
-    retry_delay_seconds: int
-    lease_seconds: int
-    bounce_pause_rate: float
-    shutdown_timeout_seconds: float
-    unsubscribe_url: str
-    sender_address: str
-    log_format: str
-    log_level: str
-    worker_id: str
-    heartbeat_file: str
-    lock_file: str
-    # Derived: which adapters run, and whether the choice was the operator's.
-    store: str = "sqlite"
-    sender_explicit: bool = False
-    generator_explicit: bool = False
+    @property
+    def store(self) -> str:
+        """Which store: supabase when SUPABASE_URL is set, else as DATABASE_URL says."""
+        if self.supabase_url:
+            return "supabase"
+        return (
+            "postgres"
+            if self.database_url.startswith(("postgresql://", "postgres://"))
+            else "sqlite"
+        )
+
+    @property
+    def sender_explicit(self) -> bool:
+        """SENDER was set, not chosen from the keys: an outbox on a production store is meant."""
+        return self._values["sender_explicit"] is True
+
+    @property
+    def generator_explicit(self) -> bool:
+        """GENERATOR was set, not chosen from the keys (see TemplateGenerator)."""
+        return self._values["generator_explicit"] is True
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values the log redactor hides: the secret settings and the database password."""
-        values = [getattr(self, s.name.lower()) for s in SETTINGS if s.secret]
-        password = urlsplit(self.database_url).password or ""
+        values = [self._values[s.attr] for s in SETTINGS if s.secret]
+        url = self._values["database_url"]
+        password = urlsplit(url).password or "" if isinstance(url, str) else ""
         values += [password, unquote(password)]  # as written in the URL, and as decoded
-        return tuple(dict.fromkeys(value for value in values if value))
+        return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and v))
+
+    def sending_problem(self) -> str | None:
+        """Why this configuration must not send, if it must not. The commands that send
+        refuse to start with this line; `check` reports it; the others never read it."""
+        if self.sender == "sparkpost" and not self.sparkpost_api_key:
+            return "SPARKPOST_API_KEY is empty: expected a key when SENDER=sparkpost"
+        if self.store in PRODUCTION_STORES and self.sender == "outbox" and not self.sender_explicit:
+            # Marking rows `sent` that only reached a folder is the worst bug this program can have.
+            return (
+                f"SPARKPOST_API_KEY is empty: the {self.store} store sends real campaigns; "
+                "set SPARKPOST_API_KEY, or SENDER=outbox to write .eml files on purpose"
+            )
+        return None
+
+    def content_problem(self) -> str | None:
+        """Why this configuration cannot write content, if it cannot (as `sending_problem`)."""
+        if self.generator == "groq" and not self.groq_api_key:
+            return "GROQ_API_KEY is empty: expected a key when GENERATOR=groq"
+        return None
 
 
-def load(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Config:
-    """Read `.env` (if any) under the real environment, validate, and pick adapters."""
+SETTINGS: tuple[Setting[Any], ...] = tuple(
+    value for value in vars(Config).values() if isinstance(value, Setting)
+)
+
+
+def load(
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = Path(".env"),
+    needs: Collection[Part] = EVERY_PART,
+) -> Config:
+    """Read `.env` (if any) under the real environment; refuse the first bad value of a
+    part in `needs` with its one line; keep the others' errors for whoever reads them."""
     merged: dict[str, str] = {}
     if env_file is not None and env_file.is_file():
         merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     merged.update(os.environ if environ is None else environ)
 
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     for setting in SETTINGS:
-        raw = merged.get(setting.name, "")
-        if raw.strip() == "":
-            raw = setting.default
-        if raw == "" and setting.default == "":
-            values[setting.name.lower()] = ""
-            continue
         try:
-            values[setting.name.lower()] = setting.parse(raw)
-        except (ValueError, IndexError):
-            shown = "(hidden)" if setting.secret else repr(raw)
-            raise ConfigError(
-                f"{setting.name}={shown}: expected {setting.parse.accepts}"  # type: ignore[attr-defined]
-            ) from None
-    values["outbox_dir"] = Path(values["outbox_dir"])
-    return _choose_adapters(Config(**values))
+            values[setting.attr] = setting.read(merged.get(setting.name, ""))
+        except ConfigError as exc:
+            values[setting.attr] = exc
+    _check_together(values)
+    _choose_adapters(values)
+    for setting in SETTINGS:
+        if setting.part in needs and isinstance(error := values[setting.attr], ConfigError):
+            raise error
+    return Config(values)
 
 
-def _choose_adapters(cfg: Config) -> Config:
-    if cfg.work_end_hour <= cfg.work_start_hour:
-        raise ConfigError(
-            f"WORK_END_HOUR={cfg.work_end_hour}: expected an hour after "
-            f"WORK_START_HOUR={cfg.work_start_hour} (windows do not cross midnight)"
+def _check_together(values: dict[str, object]) -> None:
+    """Settings that are good alone but not together: the error goes to the second one."""
+    start, end = values["work_start_hour"], values["work_end_hour"]
+    if isinstance(start, int) and isinstance(end, int) and end <= start:
+        values["work_end_hour"] = ConfigError(
+            f"WORK_END_HOUR={end}: expected an hour after "
+            f"WORK_START_HOUR={start} (windows do not cross midnight)"
         )
-    if cfg.supabase_url:
-        if not cfg.supabase_service_role_key:
-            raise ConfigError(
-                "SUPABASE_SERVICE_ROLE_KEY is empty: expected the service role key "
-                "of the project named by SUPABASE_URL"
-            )
-        store = "supabase"
-    elif cfg.database_url.startswith(("postgresql://", "postgres://")):
-        store = "postgres"
-    else:
-        store = "sqlite"
-    database_url = cfg.database_url or "sqlite:///./campaign-runner.db"
-
-    sender = cfg.sender or ("sparkpost" if cfg.sparkpost_api_key else "outbox")
-    if sender == "sparkpost" and not cfg.sparkpost_api_key:
-        raise ConfigError("SPARKPOST_API_KEY is empty: expected a key when SENDER=sparkpost")
-    if store in PRODUCTION_STORES and sender == "outbox" and not cfg.sender:
-        # Marking rows `sent` that only reached a folder is the worst bug this program can have.
-        raise ConfigError(
-            f"SPARKPOST_API_KEY is empty: the {store} store sends real campaigns; "
-            "set SPARKPOST_API_KEY, or SENDER=outbox to write .eml files on purpose"
+    if (
+        isinstance(url := values["supabase_url"], str)
+        and url
+        and not values["supabase_service_role_key"]
+    ):
+        values["supabase_service_role_key"] = ConfigError(
+            "SUPABASE_SERVICE_ROLE_KEY is empty: expected the service role key "
+            "of the project named by SUPABASE_URL"
         )
-    generator = cfg.generator or ("groq" if cfg.groq_api_key else "template")
-    if generator == "groq" and not cfg.groq_api_key:
-        raise ConfigError("GROQ_API_KEY is empty: expected a key when GENERATOR=groq")
-    worker_id = cfg.worker_id or f"{socket.gethostname()}:{os.getpid()}"
-    return replace(
-        cfg,
-        store=store,
-        database_url=database_url,
-        sender=sender,
-        generator=generator,
-        sender_explicit=bool(cfg.sender),
-        generator_explicit=bool(cfg.generator),
-        worker_id=worker_id,
-    )
+
+
+def _choose_adapters(values: dict[str, object]) -> None:
+    """An empty SENDER or GENERATOR means the real service when its key is set."""
+    for attr, key, real, embedded in (
+        ("sender", "sparkpost_api_key", "sparkpost", "outbox"),
+        ("generator", "groq_api_key", "groq", "template"),
+    ):
+        chosen = values[attr]
+        values[f"{attr}_explicit"] = bool(chosen)
+        if isinstance(chosen, str) and not chosen:
+            values[attr] = real if values[key] else embedded

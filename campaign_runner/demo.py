@@ -45,13 +45,17 @@ CONTACTS = [
     ("info@example.net", "", {"company": "Nameless Inc"}),
 ]
 SENDING_ADDRESSES = ("sam@send1.ledgerly.example.com", "sam@send2.ledgerly.example.com")
+# One id for every demo, so that a second `demo` finds the first one's campaign.
+CAMPAIGN_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "campaign-runner:demo"))
 
 
-def seed(store: SqliteStore, now: datetime) -> str:
-    """A scheduled campaign whose rows are all due now; returns its id."""
-    campaign_id = str(uuid.uuid4())
+def seed(store: SqliteStore, now: datetime) -> bool:
+    """The sample campaign, scheduled with every row due now, unless an earlier demo
+    added it already; True when it was added now."""
+    if store.campaign_rows(CAMPAIGN_ID):
+        return False
     store.stage(
-        {**CAMPAIGN, "id": campaign_id},
+        {**CAMPAIGN, "id": CAMPAIGN_ID},
         [
             {
                 "id": str(uuid.uuid4()),
@@ -66,4 +70,4 @@ def seed(store: SqliteStore, now: datetime) -> str:
             for i, (address, name, fields) in enumerate(CONTACTS)
         ],
     )
-    return campaign_id
+    return True

@@ -1,4 +1,4 @@
-"""Rewrite `.env.example` and the README's settings table from `config.SETTINGS`.
+"""Rewrite `.env.example` and the README's settings table from the declarations in `Config`.
 
 Run after adding or changing a setting: `.venv/bin/python scripts/settings_docs.py`.
 The tests fail while either file is out of date.
@@ -16,21 +16,25 @@ START, END = "<!-- settings:start -->", "<!-- settings:end -->"
 
 
 def env_example() -> str:
+    """Every setting, commented out: a copy of this file used as `docker run --env-file` or
+    systemd's `EnvironmentFile=` then sets only what its owner uncommented, and never
+    overrides what the image or the unit sets."""
     lines = [
-        "# campaign-runner settings, with their defaults. Copy to .env and edit;",
-        "# real environment variables win over this file. Empty means the default.",
+        "# campaign-runner settings. Copy to .env (or /etc/campaign-runner/env) and set what",
+        "# you need by removing the '# ' before its line. A line left commented, or set",
+        "# empty, means the default shown; real environment variables win over this file.",
         "",
     ]
-    for setting in SETTINGS:
-        lines += [f"# {setting.help}", f"{setting.name}={setting.default}", ""]
+    for s in SETTINGS:
+        lines += [f"# {s.help}", f"# ({s.kind.accepts})", f"# {s.name}={s.default}", ""]
     return "\n".join(lines)
 
 
 def readme_table() -> str:
-    rows = ["| variable | default | what it does |", "| --- | --- | --- |"]
+    rows = ["| variable | default | accepts | what it does |", "| --- | --- | --- | --- |"]
     for s in SETTINGS:
         default = f"`{s.default}`" if s.default else "(empty)"
-        rows.append(f"| `{s.name}` | {default} | {s.help} |")
+        rows.append(f"| `{s.name}` | {default} | {s.kind.accepts} | {s.help} |")
     return "\n".join(rows)
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import email
 import json
+import os
+import shlex
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from pathlib import Path
 
 from campaign_runner.stores.sqlite import SqliteStore
-from tests.fixtures.embedded import campaign, email_row
+from tests.fixtures.embedded import campaign, email_row, embedded_env
 
 
 def parse(path: Path) -> EmailMessage:
@@ -133,6 +137,9 @@ def test_once_outside_the_window_claims_nothing(cli) -> None:
     assert result.returncode == 0, result.stderr
     assert [r["status"] for r in cli.rows()] == ["queued"]
     assert '"event": "window_closed"' in result.stderr
+    # Cron and timer users watch `health`: a run outside the window is a beat too.
+    assert (cli.path / "campaign-runner.heartbeat").is_file()
+    assert cli.run("health").returncode == 0
 
 
 def test_dry_run_renders_and_changes_nothing(cli) -> None:
@@ -179,3 +186,49 @@ def test_demo_on_a_fresh_folder(cli) -> None:
     assert len(paths) == 4
     for path in paths:
         assert parse(Path(path))["Subject"]
+
+
+def hint(stdout: str) -> list[str]:
+    (line,) = [line for line in stdout.splitlines() if line.startswith("See the queue with: ")]
+    return shlex.split(line.removeprefix("See the queue with: "))
+
+
+def test_demo_twice_adds_nothing_and_says_so(cli) -> None:
+    first = cli.run("demo")
+    assert first.returncode == 0, first.stderr
+    assert "An earlier `demo` added it" not in first.stdout
+
+    second = cli.run("demo")
+    assert second.returncode == 0, second.stderr
+    assert "An earlier `demo` added it: nothing was added this time" in second.stdout
+    assert "4 sent, 1 not sent" in second.stdout
+    assert len(cli.rows("SELECT id FROM campaigns")) == 1
+    assert len(cli.rows()) == 5
+    assert len(list((cli.path / "outbox").iterdir())) == 4
+
+
+def test_demo_prints_a_status_command_that_works(cli) -> None:
+    demo = cli.run("demo")
+    assert demo.returncode == 0, demo.stderr
+    command = hint(demo.stdout)
+    assert command[-3:] == ["-m", "campaign_runner", "status"]  # how this test started it
+
+    status = subprocess.run(
+        command, cwd=cli.path, env=embedded_env(cli.path), capture_output=True, text=True
+    )
+    assert status.returncode == 0, status.stderr
+    assert "Demo: autumn outreach" in status.stdout
+
+
+def test_demo_started_by_its_console_script_prints_that_path(tmp_path: Path) -> None:
+    """`make demo` runs `.venv/bin/campaign-runner demo`: the hint says the same path."""
+    script = Path(sys.executable).with_name("campaign-runner")
+    relative = os.path.relpath(script, tmp_path)
+    env = {"PATH": "/usr/bin:/bin", **embedded_env(tmp_path)}
+    demo = subprocess.run(
+        [relative, "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert hint(demo.stdout) == [relative, "status"]
+    status = subprocess.run(hint(demo.stdout), cwd=tmp_path, env=env, capture_output=True)
+    assert status.returncode == 0

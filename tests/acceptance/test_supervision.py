@@ -53,7 +53,12 @@ def test_health_follows_the_heartbeat(cli, tmp_path: Path) -> None:
     os.utime(beat, (stale, stale))
     result = cli.run("health", HEARTBEAT_FILE=str(beat))
     assert result.returncode == 1 and "unhealthy: last heartbeat" in result.stdout
-    assert cli.run("health").returncode == 2  # no HEARTBEAT_FILE configured
+    # Unset (or empty, as a copied .env.example may leave it): the default, in the working
+    # directory, where the worker run from the same directory touches it.
+    assert cli.run("health", HEARTBEAT_FILE="").returncode == 1
+    (cli.path / "campaign-runner.heartbeat").touch()
+    assert cli.run("health").returncode == 0
+    assert cli.run("health", HEARTBEAT_FILE="").returncode == 0
 
 
 def test_an_overlapping_once_run_says_so_and_exits_0(cli, tmp_path: Path) -> None:

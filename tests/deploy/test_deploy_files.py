@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import re
 import shutil
 import subprocess
 import sys
@@ -69,3 +70,35 @@ def test_the_timer_runs_the_once_service_every_minute() -> None:
     once = unit("campaign-runner-once.service")["Service"]
     assert once["Type"] == "oneshot"
     assert once["ExecStart"].endswith("campaign-runner --once")
+
+
+def readme_lines() -> list[str]:
+    return (ROOT / "README.md").read_text().splitlines()
+
+
+def installed(pattern: str) -> str:
+    """The path an install step of the README's systemd section writes to."""
+    (path,) = {m.group(1) for line in readme_lines() if (m := re.search(pattern, line))}
+    return path
+
+
+def test_the_units_point_where_the_install_steps_put_things() -> None:
+    clone = installed(r"^sudo git clone .* (/\S+)$")
+    venv = installed(r"^sudo python3 -m venv (/\S+)$")
+    env_file = installed(r"^sudo install -m 600 \S+/\.env\.example (/\S+)$")
+    for path in UNITS:
+        parsed = unit(path.name)
+        assert parsed["Unit"]["Documentation"] == f"file://{clone}/README.md"
+        if "Service" in parsed:
+            assert parsed["Service"]["ExecStart"].split()[0] == f"{venv}/bin/campaign-runner"
+            assert parsed["Service"]["EnvironmentFile"] == env_file
+    assert (ROOT / "README.md").is_file()  # what the clone holds at that path
+
+
+def test_the_readme_points_only_inside_the_repository() -> None:
+    text = (ROOT / "README.md").read_text()
+    assert "../" not in text
+    named = set(re.findall(r"`((?:docs|systemd|scripts|supabase)/[\w./-]+)`", text))
+    assert "docs/architecture.md" in named
+    missing = [path for path in sorted(named) if not (ROOT / path).exists()]
+    assert missing == []

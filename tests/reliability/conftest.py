@@ -7,7 +7,10 @@ count what each worker really did on the wire.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,7 +23,8 @@ from tests.fakes.tcp_proxy import TcpProxy
 from tests.fixtures.embedded import ALWAYS_OPEN
 from tests.fixtures.postgres import Server
 
-from .workers import ForkServer
+from . import db
+from .workers import ForkServer, Worker, start_worker
 
 SPARKPOST_KEY = "sp-reliability-key-0123456789"
 EnvFor = Callable[..., dict[str, str]]
@@ -115,3 +119,66 @@ def forkserver() -> Iterator[ForkServer]:
         yield server
     finally:
         server.close()
+
+
+@dataclass
+class Rig:
+    """One test's world: its own migrated queue, the loopback SparkPost and Groq, the
+    proxies in front of all three, and ways to start workers that reach them."""
+
+    queue_dsn: str
+    sparkpost: FakeSparkPost
+    postgres_proxy: TcpProxy
+    sparkpost_proxy: TcpProxy
+    groq_proxy: TcpProxy
+    env: EnvFor
+    forkserver: ForkServer
+    cwd: Path
+
+    @property
+    def proxies(self) -> dict[str, TcpProxy]:
+        return {
+            "postgres": self.postgres_proxy,
+            "sparkpost": self.sparkpost_proxy,
+            "groq": self.groq_proxy,
+        }
+
+    def stage(self, needs_content: Sequence[bool]) -> list[str]:
+        return db.stage(self.queue_dsn, needs_content)
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        return db.rows(self.queue_dsn)
+
+    def unsettled(self) -> int:
+        return db.unsettled(self.queue_dsn)
+
+    def spawn(self, **settings: str) -> Worker:
+        """The loop, forked from the fork server (see `forkserver.py`)."""
+        return self.forkserver.spawn(self.env(**settings), self.cwd)
+
+    def start(self, *args: str, **settings: str) -> Worker:
+        """`python -m campaign_runner [args]`, as an operator or cron starts it."""
+        return start_worker(self.env(**settings), self.cwd, *args)
+
+
+@pytest.fixture
+def rig(
+    tmp_path: Path,
+    queue_dsn: str,
+    env_for: EnvFor,
+    forkserver: ForkServer,
+    sparkpost: FakeSparkPost,
+    postgres_proxy: TcpProxy,
+    sparkpost_proxy: TcpProxy,
+    groq_proxy: TcpProxy,
+) -> Rig:
+    return Rig(
+        queue_dsn,
+        sparkpost,
+        postgres_proxy,
+        sparkpost_proxy,
+        groq_proxy,
+        env_for,
+        forkserver,
+        tmp_path,
+    )

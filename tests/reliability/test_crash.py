@@ -24,14 +24,11 @@ import signal
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 from tests.fakes.sparkpost_server import FakeSparkPost
-from tests.fakes.tcp_proxy import DOWN, UP, TcpProxy
+from tests.fakes.tcp_proxy import DOWN, UP
 
-from . import db
-from .conftest import EnvFor
-from .workers import ForkServer, start_worker
+from .conftest import Rig
 
 SEED = 20261123
 KILLS = 22
@@ -76,21 +73,19 @@ def plan() -> list[Kill]:
     return [Kill(n, point, random.Random(n).randrange(3)) for n, point in enumerate(points)]
 
 
-def kill_at(
-    forkserver: ForkServer, proxies: dict[str, TcpProxy], env: dict[str, str], cwd: Path, kill: Kill
-) -> Kill:
+def kill_at(rig: Rig, settings: dict[str, str], kill: Kill) -> Kill:
     reached = threading.Event()
-    proxy = proxies[kill.point.service]
+    proxy = rig.proxies[kill.point.service]
     hold = proxy.hold(kill.point.starts, kill.point.direction, skip=kill.skip, also=reached)
     try:
-        with forkserver.spawn(env, cwd) as worker:
+        with rig.spawn(**settings) as worker:
             worker.notify_on_exit(reached)
             assert reached.wait(30), f"{kill} never reached:\n{worker.log.tail()}"
             assert hold.reached.is_set(), f"exit {worker.code} before {kill}:\n{worker.log.tail()}"
             named = hold.find(kill.point.names).group(1).decode()
             assert worker.kill() == -signal.SIGKILL
     finally:
-        for each in proxies.values():
+        for each in rig.proxies.values():
             each.clear_holds()
             each.cut()  # what a hold kept dies with the connection, as the process did
     return Kill(kill.seed, kill.point, kill.skip, named)
@@ -111,29 +106,19 @@ def held_row(kill: Kill, ids: list[str], sparkpost: FakeSparkPost) -> str:
     return kill.named
 
 
-def test_sigkill_anywhere_in_a_cycle_never_sends_twice_nor_loses_a_row(
-    tmp_path: Path,
-    queue_dsn: str,
-    env_for: EnvFor,
-    forkserver: ForkServer,
-    sparkpost: FakeSparkPost,
-    postgres_proxy: TcpProxy,
-    sparkpost_proxy: TcpProxy,
-    groq_proxy: TcpProxy,
-) -> None:
+def test_sigkill_anywhere_in_a_cycle_never_sends_twice_nor_loses_a_row(rig: Rig) -> None:
     rng = random.Random(SEED)
     needs_content = [rng.random() < 0.5 for _ in range(ROWS)]
-    ids = db.stage(queue_dsn, needs_content)
-    env = env_for(BATCH_SIZE="3", CONCURRENCY="2", MAX_ATTEMPTS="10")
-    proxies = {"postgres": postgres_proxy, "sparkpost": sparkpost_proxy, "groq": groq_proxy}
+    ids = rig.stage(needs_content)
+    settings = {"BATCH_SIZE": "3", "CONCURRENCY": "2", "MAX_ATTEMPTS": "10"}
 
-    kills = [kill_at(forkserver, proxies, env, tmp_path, kill) for kill in plan()]
+    kills = [kill_at(rig, settings, kill) for kill in plan()]
 
-    with start_worker(env, tmp_path) as drainer:
-        drainer.log.wait_for(lambda e: e["event"] == "cycle" and db.unsettled(queue_dsn) == 0, 60)
+    with rig.start(**settings) as drainer:
+        drainer.log.wait_for(lambda e: e["event"] == "cycle" and rig.unsettled() == 0, 60)
         assert drainer.stop() == 0, drainer.log.tail()
 
-    rows = db.rows(queue_dsn)
+    rows, sparkpost = rig.rows(), rig.sparkpost
     # A worker killed while writing a POST leaves SparkPost a truncated request, which it
     # refuses: no transmission, and no row to count it against.
     truncated = [post for post in sparkpost.posts if post.email_id is None]

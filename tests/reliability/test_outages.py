@@ -12,16 +12,13 @@ row anything.
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from tests.fakes.sparkpost_server import FakeSparkPost
-from tests.fakes.tcp_proxy import DOWN, UP, Hold, TcpProxy
+from tests.fakes.tcp_proxy import DOWN, UP, Hold
 
-from . import db
-from .conftest import EnvFor
-from .workers import Event, ForkServer, Log, Worker, start_worker
+from .conftest import Rig
+from .workers import Event, Log, Worker
 
 ROWS = 12
 POLL = 0.05
@@ -44,9 +41,9 @@ def backing_off(log: Log, reason: str, count: int, start: int = 0) -> int:
     return index
 
 
-def drained(worker: Worker, dsn: str, start: int = 0) -> None:
+def drained(worker: Worker, rig: Rig, start: int = 0) -> None:
     worker.log.wait_for(
-        lambda e: e["event"] == "cycle" and db.unsettled(dsn) == 0, timeout=60, start=start
+        lambda e: e["event"] == "cycle" and rig.unsettled() == 0, timeout=60, start=start
     )
 
 
@@ -59,8 +56,8 @@ def assert_backoff_doubles_up_to_the_cap(log: Log) -> None:
     assert max(waits) == CAP
 
 
-def assert_every_row_sent_once(dsn: str, ids: list[str], sparkpost: FakeSparkPost) -> None:
-    rows = db.rows(dsn)
+def assert_every_row_sent_once(rig: Rig, ids: list[str]) -> None:
+    rows, sparkpost = rig.rows(), rig.sparkpost
     assert set(rows) == set(ids)
     unsent = [row for row in rows.values() if row["status"] != "sent"]
     assert not unsent, unsent
@@ -71,68 +68,47 @@ def assert_every_row_sent_once(dsn: str, ids: list[str], sparkpost: FakeSparkPos
         assert row["provider_message_id"] == post.answer["results"]["id"]
 
 
-def sparkpost_accepts_then_postgres_goes(
-    worker: Worker, answer: Hold, postgres_proxy: TcpProxy, sparkpost_proxy: TcpProxy
-) -> str:
+def sparkpost_accepts_then_postgres_goes(worker: Worker, answer: Hold, rig: Rig) -> str:
     """Once SparkPost has accepted an email (`answer` held on its way back), Postgres
     goes away, every connection cut and new ones refused; then the worker learns that
     the email left, and cannot write it down. SparkPost's id for the email."""
     assert answer.reached.wait(60), worker.log.tail()
     transmission = answer.find(rb'"id": "(\d+)"').group(1).decode()
-    postgres_proxy.refuse()
-    sparkpost_proxy.release(answer)
+    rig.postgres_proxy.refuse()
+    rig.sparkpost_proxy.release(answer)
     return transmission
 
 
-def test_postgres_refusing_connections_mid_run(
-    tmp_path: Path,
-    queue_dsn: str,
-    env_for: EnvFor,
-    forkserver: ForkServer,
-    sparkpost: FakeSparkPost,
-    postgres_proxy: TcpProxy,
-    sparkpost_proxy: TcpProxy,
-) -> None:
-    ids = db.stage(queue_dsn, [False] * ROWS)
-    env = env_for(
+def test_postgres_refusing_connections_mid_run(rig: Rig) -> None:
+    ids = rig.stage([False] * ROWS)
+    # The worst moment: SparkPost has accepted the third email, and the answer is on its way.
+    answer = rig.sparkpost_proxy.hold(b"HTTP/1.1 200", DOWN, skip=2)
+    with rig.spawn(
         BATCH_SIZE="4",
         CONCURRENCY="2",
         POLL_INTERVAL_SECONDS=str(POLL),
         MAX_BACKOFF_SECONDS=str(CAP),
-    )
-    # The worst moment: SparkPost has accepted the third email, and the answer is on its way.
-    answer = sparkpost_proxy.hold(b"HTTP/1.1 200", DOWN, skip=2)
-    with forkserver.spawn(env, tmp_path) as worker:
-        transmission = sparkpost_accepts_then_postgres_goes(
-            worker, answer, postgres_proxy, sparkpost_proxy
-        )
+    ) as worker:
+        transmission = sparkpost_accepts_then_postgres_goes(worker, answer, rig)
         last = backing_off(worker.log, "Postgres at", CAPPED_BACKOFFS)
         assert worker.alive
-        postgres_proxy.restore()
-        drained(worker, queue_dsn, start=last)
+        rig.postgres_proxy.restore()
+        drained(worker, rig, start=last)
         assert worker.stop() == 0, worker.log.tail()
 
     # The email sent during the outage is recorded as sent, with SparkPost's id.
-    (post,) = [p for p in sparkpost.posts if p.answer["results"]["id"] == transmission]
-    assert db.rows(queue_dsn)[post.email_id]["status"] == "sent"
-    assert_every_row_sent_once(queue_dsn, ids, sparkpost)
+    (post,) = [p for p in rig.sparkpost.posts if p.answer["results"]["id"] == transmission]
+    assert rig.rows()[post.email_id]["status"] == "sent"
+    assert_every_row_sent_once(rig, ids)
     assert_backoff_doubles_up_to_the_cap(worker.log)
     reasons = {event["reason"] for event in worker.log.named("backing_off")}
     assert all("Postgres at postgres@127.0.0.1" in reason for reason in reasons), reasons
     assert any("Connection refused" in reason for reason in reasons), reasons
 
 
-def test_sparkpost_unreachable_costs_no_row_an_attempt(
-    tmp_path: Path,
-    queue_dsn: str,
-    env_for: EnvFor,
-    forkserver: ForkServer,
-    sparkpost: FakeSparkPost,
-    postgres_proxy: TcpProxy,
-    sparkpost_proxy: TcpProxy,
-) -> None:
-    ids = db.stage(queue_dsn, [False] * ROWS)
-    env = env_for(
+def test_sparkpost_unreachable_costs_no_row_an_attempt(rig: Rig) -> None:
+    ids = rig.stage([False] * ROWS)
+    settings = dict(
         BATCH_SIZE="4",
         CONCURRENCY="1",  # one email at a time, so that SparkPost can go between two sends
         POLL_INTERVAL_SECONDS=str(POLL),
@@ -144,21 +120,21 @@ def test_sparkpost_unreachable_costs_no_row_an_attempt(
     )
     # SparkPost goes away while the one email thread records the fifth send's start: no POST
     # is in flight to be cut half-way (that one would rightly fail as ambiguous).
-    fifth = postgres_proxy.hold(b"cr_start_send", UP, skip=4)
-    with forkserver.spawn(env, tmp_path) as worker:
+    fifth = rig.postgres_proxy.hold(b"cr_start_send", UP, skip=4)
+    with rig.spawn(**settings) as worker:
         assert fifth.reached.wait(60), worker.log.tail()
-        sparkpost_proxy.refuse()
-        postgres_proxy.release(fifth)
+        rig.sparkpost_proxy.refuse()
+        rig.postgres_proxy.release(fifth)
         last = backing_off(worker.log, "SparkPost not reached", CAPPED_BACKOFFS)
 
-        sparkpost_proxy.restore()
-        drained(worker, queue_dsn, start=last)
+        rig.sparkpost_proxy.restore()
+        drained(worker, rig, start=last)
         assert worker.alive
         assert worker.stop() == 0, worker.log.tail()
 
-    assert_every_row_sent_once(queue_dsn, ids, sparkpost)
+    assert_every_row_sent_once(rig, ids)
     # No attempt was spent on the outage: every row was sent on its first counted try.
-    assert {row["attempts"] for row in db.rows(queue_dsn).values()} == {1}
+    assert {row["attempts"] for row in rig.rows().values()} == {1}
     emails = worker.log.named("email")
     assert not [e for e in emails if e["status"] == "failed"]
     released = [e for e in emails if e["status"] == "queued"]
@@ -167,50 +143,38 @@ def test_sparkpost_unreachable_costs_no_row_an_attempt(
 
 
 def test_once_writes_a_sent_email_down_if_the_database_returns_before_it_must_exit(
-    tmp_path: Path,
-    queue_dsn: str,
-    env_for: EnvFor,
-    sparkpost: FakeSparkPost,
-    postgres_proxy: TcpProxy,
-    sparkpost_proxy: TcpProxy,
+    rig: Rig,
 ) -> None:
-    ids = db.stage(queue_dsn, [False])
-    env = env_for(SHUTDOWN_TIMEOUT_SECONDS="60", MAX_BACKOFF_SECONDS=str(CAP))
-    answer = sparkpost_proxy.hold(b"HTTP/1.1 200", DOWN)
-    with start_worker(env, tmp_path, "--once") as worker:
-        sparkpost_accepts_then_postgres_goes(worker, answer, postgres_proxy, sparkpost_proxy)
+    ids = rig.stage([False])
+    answer = rig.sparkpost_proxy.hold(b"HTTP/1.1 200", DOWN)
+    with rig.start("--once", SHUTDOWN_TIMEOUT_SECONDS="60", MAX_BACKOFF_SECONDS=str(CAP)) as worker:
+        sparkpost_accepts_then_postgres_goes(worker, answer, rig)
         # A run of cron's would end here, leaving a sent email to turn ambiguous.
         worker.log.wait_for(lambda e: e["event"] == "recording_outcomes", timeout=60)
         assert worker.alive
-        postgres_proxy.restore()
+        rig.postgres_proxy.restore()
         assert worker.exited.wait(60), worker.log.tail()
 
     # Still 1: the database was out during the run (its roll-up waits for the next).
     assert worker.code == 1, worker.log.tail()
     assert worker.log.named("store_unavailable")
-    assert_every_row_sent_once(queue_dsn, ids, sparkpost)
+    assert_every_row_sent_once(rig, ids)
     assert not worker.log.named("outcomes_not_recorded")
 
 
 def test_once_that_cannot_write_a_sent_email_down_exits_1_saying_what_was_sent(
-    tmp_path: Path,
-    queue_dsn: str,
-    env_for: EnvFor,
-    sparkpost: FakeSparkPost,
-    postgres_proxy: TcpProxy,
-    sparkpost_proxy: TcpProxy,
+    rig: Rig,
 ) -> None:
-    (row,) = db.stage(queue_dsn, [False])
-    env = env_for(SHUTDOWN_TIMEOUT_SECONDS="2", MAX_BACKOFF_SECONDS=str(CAP))
-    answer = sparkpost_proxy.hold(b"HTTP/1.1 200", DOWN)
-    with start_worker(env, tmp_path, "--once") as worker:
-        sparkpost_accepts_then_postgres_goes(worker, answer, postgres_proxy, sparkpost_proxy)
+    (row,) = rig.stage([False])
+    answer = rig.sparkpost_proxy.hold(b"HTTP/1.1 200", DOWN)
+    with rig.start("--once", SHUTDOWN_TIMEOUT_SECONDS="2", MAX_BACKOFF_SECONDS=str(CAP)) as worker:
+        sparkpost_accepts_then_postgres_goes(worker, answer, rig)
         assert worker.exited.wait(60), worker.log.tail()
-    postgres_proxy.restore()
+    rig.postgres_proxy.restore()
 
     assert worker.code == 1, worker.log.tail()
     assert worker.log.named("recording_outcomes")  # it did try again before giving up
-    (post,) = sparkpost.posts
+    (post,) = rig.sparkpost.posts
     (report,) = worker.log.named("outcomes_not_recorded")
     assert report["level"] == "error"
     assert report["emails"] == [
@@ -221,34 +185,27 @@ def test_once_that_cannot_write_a_sent_email_down_exits_1_saying_what_was_sent(
             "error": None,
         }
     ]
-    stored = db.rows(queue_dsn)[row]
+    stored = rig.rows()[row]
     assert stored["status"] == "processing" and stored["send_started_at"] is not None
 
 
 def test_a_worker_stopped_while_the_database_is_out_reports_the_outcomes_it_holds(
-    tmp_path: Path,
-    queue_dsn: str,
-    env_for: EnvFor,
-    forkserver: ForkServer,
-    sparkpost: FakeSparkPost,
-    postgres_proxy: TcpProxy,
-    sparkpost_proxy: TcpProxy,
+    rig: Rig,
 ) -> None:
-    (row,) = db.stage(queue_dsn, [False])
-    env = env_for(
+    (row,) = rig.stage([False])
+    answer = rig.sparkpost_proxy.hold(b"HTTP/1.1 200", DOWN)
+    with rig.spawn(
         SHUTDOWN_TIMEOUT_SECONDS="3",
         POLL_INTERVAL_SECONDS=str(POLL),
         MAX_BACKOFF_SECONDS=str(CAP),
-    )
-    answer = sparkpost_proxy.hold(b"HTTP/1.1 200", DOWN)
-    with forkserver.spawn(env, tmp_path) as worker:
-        sparkpost_accepts_then_postgres_goes(worker, answer, postgres_proxy, sparkpost_proxy)
+    ) as worker:
+        sparkpost_accepts_then_postgres_goes(worker, answer, rig)
         backing_off(worker.log, "Postgres at", 1)
         # Tried until just before SHUTDOWN_TIMEOUT_SECONDS ends the process, then reported.
         assert worker.stop() == 1, worker.log.tail()
-    postgres_proxy.restore()
+    rig.postgres_proxy.restore()
 
-    (post,) = sparkpost.posts
+    (post,) = rig.sparkpost.posts
     (report,) = worker.log.named("outcomes_not_recorded")
     assert [(e["email_id"], e["status"], e["provider_message_id"]) for e in report["emails"]] == [
         (row, "sent", post.answer["results"]["id"])

@@ -12,8 +12,6 @@ from campaign_runner.models import Outcome
 from campaign_runner.ports import Pacing
 from campaign_runner.stores.postgres import PostgresStore
 
-from .kits import statement
-
 
 def drain(dsn: str, worker_id: str, batch: int, now: datetime, start: Barrier) -> None:
     store = PostgresStore(dsn)
@@ -22,7 +20,8 @@ def drain(dsn: str, worker_id: str, batch: int, now: datetime, start: Barrier) -
             start.wait()
             while emails := store.claim(worker_id, batch, now, Pacing()):
                 tally.execute(
-                    statement("postgres", "record_handouts"),
+                    "insert into handouts (email_id, worker) "
+                    "select unnest(%(ids)s::uuid[]), %(worker)s",
                     {"ids": [e.id for e in emails], "worker": worker_id},
                 )
                 for email in emails:

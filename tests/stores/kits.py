@@ -39,9 +39,31 @@ TIMESTAMPS = (
 )
 
 
+# The seeder's one-line statements; the longer ones are files, sql/<dialect>/<name>.sql.
+ONE_LINERS: dict[str, dict[str, str]] = {
+    "postgres": {
+        "campaign_row": "select * from campaigns where id = %(id)s::uuid",
+        "email_row": "select * from email_queue where id = %(id)s::uuid",
+        "delete_campaign": "delete from campaigns where id = %(id)s::uuid",
+        "set_campaign_status": "update campaigns set status = %(status)s where id = %(id)s::uuid",
+        "suppress": "insert into suppressions (email, reason, source) "
+        "values (%(email)s, 'unsubscribed', 'tests')",
+    },
+    "sqlite": {
+        "campaign_row": "SELECT * FROM campaigns WHERE id = :id",
+        "email_row": "SELECT * FROM email_queue WHERE id = :id",
+        "delete_campaign": "DELETE FROM campaigns WHERE id = :id",
+        "set_campaign_status": "UPDATE campaigns SET status = :status WHERE id = :id",
+        "suppress": "INSERT INTO suppressions (email, reason, source) "
+        "VALUES (:email, 'unsubscribed', 'tests')",
+    },
+}
+
+
 @cache
 def statement(dialect: str, name: str) -> str:
-    return (SQL / dialect / f"{name}.sql").read_text("utf-8")
+    inline = ONE_LINERS.get(dialect, {}).get(name)
+    return inline if inline is not None else (SQL / dialect / f"{name}.sql").read_text("utf-8")
 
 
 class Seeder(ABC):

@@ -33,11 +33,16 @@ class PostgresSeeder(Seeder):
         self._conn.close()
 
 
-def run(dsn: str, name: str, **params: Any) -> dict[str, Any] | None:
-    """One statement of `sql/postgres` on a connection of its own: its first row, if any."""
+def execute(dsn: str, query: str, **params: Any) -> dict[str, Any] | None:
+    """One statement on a connection of its own: its first row, if any."""
     with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
-        cursor = conn.execute(statement("postgres", name), params)
+        cursor = conn.execute(query, params)  # type: ignore[arg-type]
         return cursor.fetchone() if cursor.description else None
+
+
+def run(dsn: str, name: str, **params: Any) -> dict[str, Any] | None:
+    """`execute` for a statement of `sql/postgres`, by name."""
+    return execute(dsn, statement("postgres", name), **params)
 
 
 def postgres_kit(request: pytest.FixtureRequest) -> Iterator[Kit]:

@@ -19,13 +19,17 @@ from campaign_runner.ports import Pacing
 from campaign_runner.stores.postgres import PostgresStore
 
 from .drain import drain
-from .kits import DUE, T0, Seeder, statement
-from .postgres_kit import PostgresSeeder, run
+from .kits import DUE, T0, Seeder
+from .postgres_kit import PostgresSeeder, execute, run
 
 ROWS = 2000
 WORKERS = 4
 INTERVAL = 210
 PACED = Pacing(min_interval_seconds=INTERVAL, day_start=T0.replace(hour=8, minute=0))
+
+# What a claim in flight holds: the row it is taking, or its sending domain's pacing row.
+LOCK_EMAIL = "select id from email_queue where id = %(id)s::uuid for update"
+LOCK_DOMAIN = "select domain from domain_pacing where domain = %(domain)s for update"
 
 
 @pytest.fixture
@@ -59,9 +63,10 @@ def race(
 
 @contextmanager
 def holding(dsn: str, lock: str, **params: Any) -> Iterator[None]:
-    """A lock taken by another transaction, held until the block ends."""
+    """A lock taken by another transaction (`lock`, a `select ... for update`), held
+    until the block ends."""
     with psycopg.connect(dsn) as holder:
-        holder.execute(statement("postgres", lock), params)
+        holder.execute(lock, params)  # type: ignore[arg-type]
         try:
             yield
         finally:
@@ -81,7 +86,8 @@ def test_four_worker_processes_drain_2000_rows_each_claimed_exactly_once(
         status="queued",
         scheduled_for=DUE,
     )
-    run(pg_db, "create_handouts")
+    # Every row each worker process was handed by a claim, written as it gets them.
+    execute(pg_db, "create table handouts (email_id uuid not null, worker text not null)")
     try:
         context = multiprocessing.get_context("spawn")
         start = context.Barrier(WORKERS)
@@ -95,7 +101,7 @@ def test_four_worker_processes_drain_2000_rows_each_claimed_exactly_once(
             worker.join(timeout=90)
         tally = run(pg_db, "tally")
     finally:
-        run(pg_db, "drop_handouts")
+        execute(pg_db, "drop table if exists handouts")
 
     assert [worker.exitcode for worker in workers] == [0] * WORKERS
     assert tally == {
@@ -126,7 +132,7 @@ def test_a_row_locked_by_a_claim_in_flight_is_skipped_not_waited_for(
     first = seed.email(campaign, scheduled_for=DUE)
     second = seed.email(campaign, scheduled_for=DUE + timedelta(seconds=1))
 
-    with ThreadPoolExecutor(1) as pool, holding(pg_db, "lock_email", id=first):
+    with ThreadPoolExecutor(1) as pool, holding(pg_db, LOCK_EMAIL, id=first):
         claimed = pool.submit(stores[0].claim, "worker-b", 5, T0, Pacing()).result(timeout=10)
 
     assert [e.id for e in claimed] == [second]
@@ -142,7 +148,7 @@ def test_a_domain_held_by_a_claim_in_flight_is_skipped_not_waited_for(
     alpha = seed.email(campaign, from_email="b@alpha.test")
     beta = seed.email(campaign, from_email="b@beta.test")
 
-    with ThreadPoolExecutor(1) as pool, holding(pg_db, "lock_domain", domain="alpha.test"):
+    with ThreadPoolExecutor(1) as pool, holding(pg_db, LOCK_DOMAIN, domain="alpha.test"):
         during = pool.submit(stores[1].claim, "worker-b", 5, T0, PACED).result(timeout=10)
     after = stores[1].claim("worker-b", 5, T0, PACED)
 

@@ -15,7 +15,7 @@ from campaign_runner.stores.postgres import PostgresStore
 from tests.fixtures.embedded import embedded_env
 
 from .kits import T0
-from .postgres_kit import run
+from .postgres_kit import execute, run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,7 +67,8 @@ def test_check_names_the_migration_behind_each_missing_part(
     pg_fresh_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     migrate.apply(pg_fresh_dsn)
-    run(pg_fresh_dsn, "drop_column")
+    execute(pg_fresh_dsn, "alter table email_queue drop column prompt_tokens")
+    execute(pg_fresh_dsn, "drop function cr_finish")
     cfg = config.load(
         environ=embedded_env(tmp_path, DATABASE_URL=pg_fresh_dsn, SENDER="outbox"), env_file=None
     )

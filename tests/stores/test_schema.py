@@ -20,7 +20,7 @@ from campaign_runner.stores.supabase import SupabaseStore
 from tests.fakes.postgrest import FakePostgrest
 
 from .kits import Kit
-from .postgres_kit import run
+from .postgres_kit import execute
 from .supabase_kit import SERVICE_ROLE_KEY
 
 
@@ -49,7 +49,8 @@ def test_the_supabase_store_names_what_the_schema_lacks(
     pg_fresh_dsn: str, make_config: Callable[..., Config]
 ) -> None:
     migrate.apply(pg_fresh_dsn)
-    run(pg_fresh_dsn, "drop_column")
+    execute(pg_fresh_dsn, "alter table email_queue drop column prompt_tokens")
+    execute(pg_fresh_dsn, "drop function cr_finish")
     with FakePostgrest(pg_fresh_dsn, SERVICE_ROLE_KEY) as server:
         remote = SupabaseStore(server.url, SERVICE_ROLE_KEY)
         try:

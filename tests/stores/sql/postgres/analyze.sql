@@ -1,1 +1,0 @@
-analyze email_queue

@@ -1,1 +1,0 @@
-select * from campaigns where id = %(id)s::uuid

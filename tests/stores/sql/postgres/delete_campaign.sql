@@ -1,1 +1,0 @@
-delete from campaigns where id = %(id)s::uuid

@@ -1,2 +1,0 @@
-alter table email_queue drop column prompt_tokens;
-drop function cr_finish;

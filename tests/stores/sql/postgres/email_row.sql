@@ -1,1 +1,0 @@
-select * from email_queue where id = %(id)s::uuid

@@ -1,1 +1,0 @@
-insert into handouts (email_id, worker) select unnest(%(ids)s::uuid[]), %(worker)s

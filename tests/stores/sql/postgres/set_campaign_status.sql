@@ -1,1 +1,0 @@
-update campaigns set status = %(status)s where id = %(id)s::uuid

@@ -1,1 +1,0 @@
-insert into suppressions (email, reason, source) values (%(email)s, 'unsubscribed', 'tests')

@@ -1,1 +1,0 @@
-SELECT * FROM campaigns WHERE id = :id

@@ -1,1 +1,0 @@
-DELETE FROM campaigns WHERE id = :id

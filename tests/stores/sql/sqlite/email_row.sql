@@ -1,1 +1,0 @@
-SELECT * FROM email_queue WHERE id = :id

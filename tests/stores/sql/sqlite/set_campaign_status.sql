@@ -1,1 +1,0 @@
-UPDATE campaigns SET status = :status WHERE id = :id

@@ -1,1 +1,0 @@
-INSERT INTO suppressions (email, reason, source) VALUES (:email, 'unsubscribed', 'tests')
