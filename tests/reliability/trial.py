@@ -38,18 +38,17 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from campaign_runner import migrate
 from tests.fakes.sparkpost_server import FakeSparkPost, Reply
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.fixtures.embedded import ALWAYS_OPEN
-from tests.fixtures.postgres import Cluster
+from tests.fixtures.postgres import Cluster, binaries, choice
 from tests.stores.postgres_kit import PostgresSeeder
 
+from . import db
 from .workers import ForkServer, Worker
 
-SQL = Path(__file__).with_name("sql")
 KEY = "sp-lease-trial-key-0123456789"
 RECOVERY_GUESS = "ambiguous: interrupted during send"
 TOO_SLOW_ID = "7777"  # the transmission ids of answers slower than the client's timeout
@@ -204,7 +203,7 @@ class Restartable:
 @contextmanager
 def database() -> Iterator[tuple[Restartable, str]]:
     """A cluster of the trial's own with a migrated database in it."""
-    cluster = Cluster()
+    cluster = Cluster(binaries(choice()))
     try:
         with cluster.server.database() as dsn:
             migrate.apply(dsn)
@@ -232,19 +231,12 @@ def stage(dsn: str, plan: Plan) -> list[str]:
         seed.close()
 
 
-def rows(dsn: str) -> dict[str, dict[str, Any]]:
-    with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
-        return {row["id"]: row for row in conn.execute((SQL / "rows.sql").read_text())}
-
-
-def unsettled(dsn: str) -> int:
+def unsettled(dsn: str) -> int | None:
+    """Rows still queued or processing; None while the database is down."""
     try:
-        with psycopg.connect(dsn, autocommit=True, row_factory=dict_row, connect_timeout=3) as c:
-            row = c.execute((SQL / "unsettled.sql").read_text()).fetchone()
+        return db.unsettled(dsn)
     except psycopg.OperationalError:
-        return -1  # the database is down
-    assert row is not None
-    return int(row["n"])
+        return None
 
 
 def env(plan: Plan, dsn: str, sparkpost_url: str) -> dict[str, str]:
@@ -337,7 +329,7 @@ def judge(
     exits: list[int | None],
     seconds: float,
 ) -> Result:
-    stored = rows(dsn)
+    stored = db.rows(dsn)
     events = [event for worker in workers for event in worker.log.events]
     # What the workers knew: every outcome a log line names (those reported together
     # at exit, by `outcomes_not_recorded`, included).

@@ -23,7 +23,10 @@ from tests.fixtures.embedded import embedded_env
 from tests.fixtures.postgres import Server, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-MIGRATIONS = "0001_schema.sql, 0002_functions.sql, 0003_operations.sql, 0004_paced_claim.sql"
+MIGRATIONS = (
+    "0001_schema.sql, 0002_functions.sql, 0003_operations.sql, 0004_paced_claim.sql, "
+    "0009_leases.sql"
+)
 Capture = pytest.CaptureFixture[str]
 
 
@@ -75,7 +78,7 @@ def test_check_on_an_unmigrated_database_names_the_migrations(
     lines = out.splitlines()
     assert lines[0].startswith("ok       store: postgres at postgres@127.0.0.1")
     assert lines[1] == (
-        "PROBLEM  schema: version 0, this build needs 4: "
+        "PROBLEM  schema: version 0, this build needs 9: "
         f"run `campaign-runner migrate` to apply {MIGRATIONS}"
     )
     assert "PROBLEM  schema: missing tables cr_schema_migrations, campaigns" in lines[2]
@@ -91,14 +94,15 @@ def test_migrate_then_check_from_the_command_line(
         outputs.append(capsys.readouterr().out)
     first, again, checked = outputs
 
-    assert first.splitlines()[:4] == [
+    assert first.splitlines()[:5] == [
         "applied 0001_schema.sql",
         "applied 0002_functions.sql",
         "applied 0003_operations.sql",
         "applied 0004_paced_claim.sql",
+        "applied 0009_leases.sql",
     ]
-    assert again.strip().endswith("schema at version 4, nothing to apply")
-    assert "ok       schema: version 4" in checked
+    assert again.strip().endswith("schema at version 9, nothing to apply")
+    assert "ok       schema: version 9" in checked
 
 
 def test_a_wrong_password_gives_one_line_without_the_password(

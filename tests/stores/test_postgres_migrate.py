@@ -33,6 +33,7 @@ def test_migrate_applies_every_file_once_and_a_second_run_changes_nothing(
         "0002_functions.sql",
         "0003_operations.sql",
         "0004_paced_claim.sql",
+        "0009_leases.sql",
     ]
     assert second == []
     assert run(pg_fresh_dsn, "schema_snapshot") == before
@@ -76,7 +77,7 @@ def test_check_names_the_migration_behind_each_missing_part(
     assert check.main(cfg) == 1
 
     out = capsys.readouterr().out
-    assert "ok       schema: version 4\n" in out
+    assert "ok       schema: version 9\n" in out
     assert (
         "PROBLEM  schema: missing column email_queue.prompt_tokens, added by 0001_schema.sql" in out
     )
@@ -105,7 +106,10 @@ def test_0004_applies_over_version_3_and_applied_again_by_hand_changes_nothing(
         for migration in schema.migrations()[:3]:
             conn.execute(migration.text)
 
-    assert [m.file for m in migrate.apply(pg_fresh_dsn)] == ["0004_paced_claim.sql"]
+    assert [m.file for m in migrate.apply(pg_fresh_dsn)] == [
+        "0004_paced_claim.sql",
+        "0009_leases.sql",
+    ]
     before = run(pg_fresh_dsn, "schema_snapshot")
     with psycopg.connect(pg_fresh_dsn, autocommit=True) as conn:
         conn.execute(schema.migrations()[3].text)
