@@ -52,6 +52,8 @@ from .workers import ForkServer, Worker
 KEY = "sp-lease-trial-key-0123456789"
 RECOVERY_GUESS = "ambiguous: interrupted during send"
 TOO_SLOW_ID = "7777"  # the transmission ids of answers slower than the client's timeout
+# The worker's own verdict when SparkPost's answer never reached it (timed out, or cut).
+NO_ANSWER = "ambiguous: SparkPost connection failed after the request went out"
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,10 @@ class Result:
     accepted: int  # POSTs SparkPost answered 200 with a transmission id
     accepted_known: int  # of them, answers that reached a worker (its log names the id)
     accepted_not_sent: list[dict[str, Any]]  # known acceptances not recorded `sent`
+    # Acceptances not recorded `sent` for a reason other than the answer never reaching
+    # the worker: judged on SparkPost's record and the rows alone, not on the logs.
+    accepted_otherwise: list[dict[str, Any]]
+    accepted_failed: int  # acceptances recorded `failed` in all (too slow, cut, or else)
     refused_not_failed: list[dict[str, Any]]
     recovery_guesses: list[dict[str, Any]]  # rows left with stale recovery's ambiguous
     unexplained_ambiguous: list[dict[str, Any]]  # ambiguous, SparkPost's answer reached it
@@ -147,6 +153,7 @@ class Result:
         problems = {
             "posted twice": self.posted_twice,
             "acceptances known to a worker and not recorded sent": self.accepted_not_sent,
+            "acceptances neither sent nor unanswered": self.accepted_otherwise,
             "refusals known to a worker and not recorded failed": self.refused_not_failed,
             "rows left with stale recovery's guess": self.recovery_guesses,
             "ambiguous rows whose answer reached their worker": self.unexplained_ambiguous,
@@ -166,6 +173,8 @@ class Result:
             "accepted": self.accepted,
             "accepted_reached_worker": self.accepted_known,
             "accepted_not_sent": len(self.accepted_not_sent),
+            "accepted_failed": self.accepted_failed,
+            "accepted_otherwise": len(self.accepted_otherwise),
             "recovery_guesses_left": len(self.recovery_guesses),
             "settled_late": self.settled_late,
             "lease_lost": self.lease_lost,
@@ -370,6 +379,15 @@ def judge(
             for row, pm in known_accepted.items()
             if (stored[row]["status"], stored[row]["provider_message_id"]) != ("sent", pm)
         ],
+        accepted_otherwise=[
+            brief(row)
+            for row, pm in accepted.items()
+            if stored[row]["status"] != "sent"
+            and not (
+                pm.startswith(TOO_SLOW_ID) or (stored[row]["error"] or "").startswith(NO_ANSWER)
+            )
+        ],
+        accepted_failed=sum(stored[row]["status"] == "failed" for row in accepted),
         refused_not_failed=[
             brief(row)
             for row in refused & refusals
