@@ -8,7 +8,7 @@ which counts the statements and stamps each with its time.
 The worker is the real one, `python -m campaign_runner` in a process of its
 own, draining the backlog as it would after an outage. Its rate is measured on
 the wire: emails sent divided by the time from its first statement to its
-last `cr_finish`, so neither its start-up nor its stop counts.
+last `cr_finish_v2`, so neither its start-up nor its stop counts.
 
 The naive design the worker replaced runs beside it, over the same adapters:
 claim one row, write it, send it, record it, repeat. Its rate does not depend
@@ -167,7 +167,7 @@ def _figures(
     statements: list[Statement],
 ) -> Throughput:
     _, sent = postgres.outcomes(found.dsn, campaign)
-    finishes = [s.at for s in statements if s.name == "cr_finish"]
+    finishes = [s.at for s in statements if s.name == "cr_finish_v2"]
     seconds = max(finishes) - statements[0].at
     ideal = found.ideal(concurrency)
     counts = Counter(s.name for s in statements)

@@ -21,7 +21,7 @@ from .adapters import build_pipeline, open_store
 from .config import EVERY_PART, Config, ConfigError, Part
 from .errors import StoreUnavailable
 from .liveness import Liveness, heartbeat_age, heartbeat_limit
-from .pipeline import utc_now
+from .pipeline import pacing_for, utc_now
 from .ports import Pacing, Store
 from .stores.sqlite import SqliteStore, path_from_url
 from .window import SendingWindow
@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         store = open_store(cfg)
         try:
             if args.command == "status":
-                return operations.status(store, utc_now(), as_json=args.json)
+                now = utc_now()
+                return operations.status(store, now, args.json, _window(cfg), pacing_for(cfg, now))
             if args.command == "retry-failed":
                 return operations.retry_failed(
                     store,
@@ -135,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _window(cfg: Config) -> SendingWindow:
+    return SendingWindow(cfg.timezone, cfg.work_start_hour, cfg.work_end_hour, cfg.work_days)
+
+
 def _refuse_what_it_cannot_do(cfg: Config, *, dry_run: bool) -> None:
     """The loop and `--once` need a way to write content and to send; `--dry-run` writes
     content and sends nothing. The other commands need neither, so never ask."""
@@ -146,11 +151,10 @@ def _refuse_what_it_cannot_do(cfg: Config, *, dry_run: bool) -> None:
 def _run(cfg: Config, store: Store, *, once: bool, dry_run: bool) -> int:
     pipeline = build_pipeline(cfg, store, dry_run=dry_run)
     try:
+        window = _window(cfg)
         if dry_run:
-            for email, verdict in pipeline.dry_run():
-                print(f"{email.id}  {email.to_email}  {verdict}")
-            return 0
-        window = SendingWindow(cfg.timezone, cfg.work_start_hour, cfg.work_end_hour, cfg.work_days)
+            now = utc_now()
+            return operations.dry_run(pipeline.dry_run, store, now, window, pacing_for(cfg, now))
         liveness = Liveness(cfg.heartbeat_file)
         worker = Worker(pipeline, window, liveness)
         worker.install_signal_handlers()

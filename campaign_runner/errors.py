@@ -6,15 +6,40 @@ adapter decides a row's fate by itself.
 
 from __future__ import annotations
 
+from . import models
+
 
 class RowError(Exception):
-    """Something wrong with this row (bad address, broken template): `failed`, no retry."""
+    """Something wrong with this row (broken template, refused message): `failed`, no
+    retry. `kind` is the row's failure_kind; the subclasses below name the others."""
+
+    kind = models.CONTENT
 
 
 class RecipientRejected(RowError):
     """The provider refused this recipient (an address it will not deliver to, or one on
     its own suppression list): `failed` with an error starting `rejected: `. The bounce
     guard counts these rows: a list full of them hurts the sending domain's reputation."""
+
+    kind = models.REJECTED
+
+
+class InvalidRecipient(RowError):
+    """`to_email` is empty or not an address."""
+
+    kind = models.INVALID
+
+
+class SuppressedRecipient(RowError):
+    """The recipient is on the suppression list: never sent to."""
+
+    kind = models.SUPPRESSED
+
+
+class CampaignGone(RowError):
+    """The row's campaign no longer exists."""
+
+    kind = models.CAMPAIGN_GONE
 
 
 class TransientError(Exception):

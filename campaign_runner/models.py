@@ -12,8 +12,34 @@ PROCESSING = "processing"
 SENT = "sent"
 FAILED = "failed"
 
-# Campaign statuses the worker reads or writes.
+# The campaign statuses whose queued rows a claim takes; each SQL dialect has its one
+# twin (Postgres: cr_claimable(), SQLite: the cr_claimable() the store registers from this).
 CLAIMABLE_CAMPAIGN_STATUSES = ("scheduled", "sending")
+
+# What kind of failure a row's `error` describes, in `email_queue.failure_kind` (the
+# table in docs/architecture.md says what each means and what retry-failed does).
+REJECTED = "rejected"  # the provider refused the recipient; the bounce guard counts it
+AMBIGUOUS = "ambiguous"  # may have been delivered; never retried automatically
+INVALID = "invalid"  # to_email empty or not an address
+SUPPRESSED = "suppressed"  # the recipient is on the suppression list
+CONTENT = "content"  # the message cannot be built or was refused as it is
+CAMPAIGN_GONE = "campaign_gone"  # the row's campaign no longer exists
+TRANSIENT = "transient"  # may work later: retried, or attempts used up
+SYSTEM = "system"  # the system, not the row: put back, attempt given back
+INTERRUPTED = "interrupted"  # a worker stopped or died before sending it
+FAILURE_KINDS = frozenset(
+    {
+        REJECTED,
+        AMBIGUOUS,
+        INVALID,
+        SUPPRESSED,
+        CONTENT,
+        CAMPAIGN_GONE,
+        TRANSIENT,
+        SYSTEM,
+        INTERRUPTED,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -96,3 +122,4 @@ class Outcome:
     provider_message_id: str | None = None
     retry_at: datetime | None = None  # for queued: the new scheduled_for
     count_attempt: bool = True  # False: a system fault, the attempt is given back
+    failure_kind: str | None = None  # one of FAILURE_KINDS whenever `error` is set

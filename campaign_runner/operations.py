@@ -1,23 +1,29 @@
-"""What an operator runs against the queue: `status` and `retry-failed`.
+"""What an operator runs against the queue: `status`, `retry-failed` and what
+`--dry-run` prints.
 
-Both go through the Store port, so they read and change every store alike. What
+All go through the Store port, so they read and change every store alike. What
 they print for a person goes to stdout (logs go to stderr); `status --json` is for
 scripts, in the shape `status_document` documents, versioned by `STATUS_VERSION`.
+The store judges each queued row as a claim would (campaign, time, pacing); the
+sending window is the worker's, so it is applied here.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from .ports import CampaignStatus, FailedRows, Store
+from .models import CLAIMABLE_CAMPAIGN_STATUSES, FAILED, PROCESSING, QUEUED, SENT, Email
+from .ports import UNPACED, CampaignStatus, FailedRows, Pacing, Store, Waiting
+from .window import SendingWindow
 
 # The row statuses every campaign shows, even at 0; any other status a frontend
 # uses is shown after them.
-ROW_STATUSES = ("staged", "queued", "processing", "sent", "failed")
+ROW_STATUSES = ("staged", QUEUED, PROCESSING, SENT, FAILED)
 # Bumped when a key of `status --json` changes meaning or goes away (not when one is added).
 STATUS_VERSION = 1
 ERROR_CHARS = 200  # of the last error, in the text table; --json has it whole
@@ -43,6 +49,81 @@ def _shown(moment: datetime | None) -> str:
     return "-" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
 
 
+# -- why queued rows wait -------------------------------------------------------------
+
+
+def _day_after(pacing: Pacing, window: SendingWindow | None) -> datetime | None:
+    """When the daily cap's day ends: the next local midnight after `day_start`."""
+    if pacing.day_start is None or window is None:
+        return None
+    day = pacing.day_start.astimezone(window.tz).date() + timedelta(days=1)
+    return datetime.combine(day, time(0), tzinfo=window.tz).astimezone(UTC)
+
+
+def judged(
+    campaigns: list[CampaignStatus],
+    now: datetime,
+    window: SendingWindow | None,
+    pacing: Pacing,
+) -> list[CampaignStatus]:
+    """The store's view with the worker's clock on it: while the window is closed nothing
+    is due, the rows that would be wait for it (and paced rows at least as long), and a
+    domain's daily cap lifts at the next local midnight."""
+    closed_until = None if window is None or window.is_open(now) else window.next_open(now)
+    cap_lifts = _day_after(pacing, window)
+    shown = []
+    for campaign in campaigns:
+        waiting = dict(campaign.waiting)
+        due_now = campaign.due_now
+        if "daily_cap" in waiting:
+            waiting["daily_cap"] = replace(waiting["daily_cap"], until=cap_lifts)
+        if closed_until is not None:
+            suppressed = waiting["suppressed"].rows if "suppressed" in waiting else 0
+            if due_now > suppressed:
+                waiting["window_closed"] = Waiting(due_now - suppressed, closed_until)
+            due_now = 0
+            for reason in ("domain_paced", "daily_cap"):  # they wait for the window too
+                group = waiting.get(reason)
+                if group is not None and group.until is not None and group.until < closed_until:
+                    waiting[reason] = replace(group, until=closed_until)
+        shown.append(replace(campaign, due_now=due_now, waiting=waiting))
+    return shown
+
+
+WAITING_ORDER = ("window_closed", "domain_paced", "daily_cap", "scheduled", "suppressed")
+
+
+def _waiting_order(reason: str) -> tuple[int, str]:
+    return (WAITING_ORDER.index(reason) if reason in WAITING_ORDER else -1, reason)
+
+
+def describe_waiting(reason: str, group: Waiting) -> str:
+    """One line for a person: how many rows, why, until when."""
+    rows = _plural(group.rows)
+    wait = "waits" if group.rows == 1 else "wait"
+    until = f" {_shown(group.until)} UTC" if group.until else " further notice"
+    if reason == "window_closed":
+        return f"{rows} {wait} for the sending window, closed until{until}"
+    if reason == "domain_paced":
+        return (
+            f"{rows} {wait} for their sending domain's pacing (DOMAIN_MIN_INTERVAL_SECONDS),"
+            f" the next until{until}"
+        )
+    if reason == "daily_cap":
+        return (
+            f"{rows} {wait}: their sending domain reached DOMAIN_DAILY_CAP for today, until{until}"
+        )
+    if reason == "scheduled":
+        return f"{rows} scheduled later, the first at{until}"
+    if reason == "suppressed":
+        return f"{rows} due but suppressed: failed when claimed, never sent"
+    if reason.startswith("campaign_"):
+        status = reason.removeprefix("campaign_")
+        wanted = " or ".join(CLAIMABLE_CAMPAIGN_STATUSES)
+        return f"{rows} {wait} for the campaign, which is {status} (sent once it is {wanted})"
+    return f"{rows} {wait}: {reason}"
+
+
 # -- status ---------------------------------------------------------------------
 
 
@@ -55,10 +136,13 @@ def status_document(campaigns: list[CampaignStatus], now: datetime) -> dict[str,
                         "due_now": int, "next_scheduled_for": ISO 8601 or null,
                         "ambiguous": int, "rejected": int,
                         "last_error": text or null, "last_error_at": ISO 8601 or null,
-                        "paused_reason": text or null}, ...]}
+                        "paused_reason": text or null,
+                        "waiting": {REASON: {"rows": int, "until": ISO 8601 or null}, ...},
+                        "failed_by_kind": {FAILURE_KIND: int, ...}}, ...]}
 
     Times are UTC; `campaign_name` and `campaign_status` are null for rows whose
-    campaign is gone.
+    campaign is gone. `due_now` counts the rows a worker would claim now; `waiting`
+    says why each other queued row waits (reasons in `ports.CampaignStatus`).
     """
     documents = []
     for campaign in campaigns:
@@ -66,12 +150,24 @@ def status_document(campaigns: list[CampaignStatus], now: datetime) -> dict[str,
         document["rows"] = {**dict.fromkeys(ROW_STATUSES, 0), **campaign.rows}
         for key in ("next_scheduled_for", "last_error_at"):
             document[key] = _iso(document[key])
+        document["waiting"] = {
+            reason: {"rows": group.rows, "until": _iso(group.until)}
+            for reason, group in sorted(
+                campaign.waiting.items(), key=lambda i: _waiting_order(i[0])
+            )
+        }
         documents.append(document)
     return {"version": STATUS_VERSION, "generated_at": _iso(now), "campaigns": documents}
 
 
-def status(store: Store, now: datetime, as_json: bool) -> int:
-    campaigns = store.status(now)
+def status(
+    store: Store,
+    now: datetime,
+    as_json: bool,
+    window: SendingWindow | None = None,
+    pacing: Pacing = UNPACED,
+) -> int:
+    campaigns = judged(store.status(now, pacing), now, window, pacing)
     if as_json:
         print(json.dumps(status_document(campaigns, now), indent=2))
         return 0
@@ -108,6 +204,8 @@ def _details(campaign: CampaignStatus) -> list[str]:
     details = []
     if campaign.paused_reason:
         details.append(f"paused: {campaign.paused_reason}")
+    for reason, group in sorted(campaign.waiting.items(), key=lambda i: _waiting_order(i[0])):
+        details.append(describe_waiting(reason, group))
     if campaign.ambiguous:
         details.append(
             f"{_plural(campaign.ambiguous)} failed ambiguously (may have been delivered; "
@@ -184,8 +282,45 @@ def _retry_notes(failed: FailedRows, include_ambiguous: bool, requeued: int) -> 
         notes.append("The campaign no longer exists: these rows will fail again.")
     elif requeued and status == "completed":
         notes.append("The campaign was completed and is sending again.")
-    elif requeued and status not in ("scheduled", "sending"):
+    elif requeued and status not in CLAIMABLE_CAMPAIGN_STATUSES:
         notes.append(
             f"The campaign is {status}: the rows are sent once it is scheduled or sending again."
         )
     return notes
+
+
+# -- --dry-run --------------------------------------------------------------------
+
+
+def dry_run(
+    rendered: Callable[[Pacing], list[tuple[Email, str]]],
+    store: Store,
+    now: datetime,
+    window: SendingWindow,
+    pacing: Pacing,
+) -> int:
+    """What the next claim would take and how each row would end (`rendered` renders
+    them, sending nothing), then why every other queued row is skipped."""
+    if not window.is_open(now):
+        print(
+            f"The sending window is closed until {_shown(window.next_open(now))} UTC: "
+            "a worker sends nothing now. When it opens:"
+        )
+    results = rendered(pacing)
+    for email, verdict in results:
+        print(f"{email.id}  {email.to_email}  {verdict}")
+    if not results:
+        print("Nothing is due now.")
+    skipped = [
+        (campaign, reason, group)
+        for campaign in judged(store.status(now, pacing), now, window, pacing)
+        for reason, group in sorted(campaign.waiting.items(), key=lambda i: _waiting_order(i[0]))
+        # the window is said above; suppressed rows are among those above, failing
+        if reason not in ("window_closed", "suppressed")
+    ]
+    if skipped:
+        print("Skipped:")
+    for campaign, reason, group in skipped:
+        name = campaign.campaign_name or f"(campaign missing) {campaign.campaign_id}"
+        print(f"  {name}: {describe_waiting(reason, group)}")
+    return 0

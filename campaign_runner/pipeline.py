@@ -38,7 +38,18 @@ from .errors import (
     TransientError,
 )
 from .leases import Leases
-from .models import FAILED, QUEUED, SENT, Content, Email, Outcome
+from .models import (
+    AMBIGUOUS,
+    FAILED,
+    INTERRUPTED,
+    QUEUED,
+    SENT,
+    SYSTEM,
+    TRANSIENT,
+    Content,
+    Email,
+    Outcome,
+)
 from .ports import BounceGuard, Generator, Pacing, Sender, Store
 from .recipients import checked_recipient
 from .render import Renderer, personalize
@@ -60,6 +71,18 @@ def leave_stop_signals_to_main_thread() -> None:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def pacing_for(config: Config, now: datetime) -> Pacing:
+    """The configured pacing, with the cap's day starting at local midnight."""
+    local_midnight = now.astimezone(config.timezone).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    return Pacing(
+        min_interval_seconds=config.domain_min_interval_seconds,
+        daily_cap=config.domain_daily_cap,
+        day_start=local_midnight.astimezone(UTC),
+    )
 
 
 @dataclass
@@ -248,19 +271,14 @@ class Pipeline:
                     self.leases.release(email.id)
 
     def pacing(self, now: datetime) -> Pacing:
-        local_midnight = now.astimezone(self.config.timezone).replace(
-            hour=0, minute=0, second=0, microsecond=0
-        )
-        return Pacing(
-            min_interval_seconds=self.config.domain_min_interval_seconds,
-            daily_cap=self.config.domain_daily_cap,
-            day_start=local_midnight.astimezone(UTC),
-        )
+        return pacing_for(self.config, now)
 
-    def dry_run(self) -> list[tuple[Email, str]]:
+    def dry_run(self, pacing: Pacing | None = None) -> list[tuple[Email, str]]:
         """Render what the next claim would take; nothing is sent and no row changes."""
         results = []
-        for email in self.store.peek_due(self.config.batch_size, self.clock()):
+        now = self.clock()
+        pacing = self.pacing(now) if pacing is None else pacing
+        for email in self.store.peek_due(self.config.batch_size, now, pacing):
             try:
                 checked_recipient(email)
                 message = self.renderer.render(email, self._content(email))
@@ -282,10 +300,18 @@ class Pipeline:
         started = time.monotonic()
         sent_from: datetime | None = None  # the send's send_started_at, once recorded
         if self.stopping.is_set() or self._halt_reason:
-            outcome = Outcome(QUEUED, error="released: worker stopping", count_attempt=False)
+            outcome = Outcome(
+                QUEUED,
+                error="released: worker stopping",
+                count_attempt=False,
+                failure_kind=INTERRUPTED if self.stopping.is_set() else SYSTEM,
+            )
         elif email.sending_domain in self._halted_domains:
             outcome = Outcome(
-                QUEUED, error=f"released: {email.sending_domain} halted", count_attempt=False
+                QUEUED,
+                error=f"released: {email.sending_domain} halted",
+                count_attempt=False,
+                failure_kind=SYSTEM,
             )
         else:
             try:
@@ -323,25 +349,37 @@ class Pipeline:
         return self.generator.generate(email)
 
     def _outcome_for(self, email: Email, exc: Exception, send_started: bool) -> Outcome:
-        if isinstance(exc, RecipientRejected):  # the bounce guard counts this prefix
-            return Outcome(FAILED, error=f"rejected: {exc}")
+        # The error text keeps the prefixes people know; the kind is what code reads.
+        if isinstance(exc, RecipientRejected):
+            return Outcome(FAILED, error=f"rejected: {exc}", failure_kind=exc.kind)
         if isinstance(exc, RowError):
-            return Outcome(FAILED, error=str(exc))
+            return Outcome(FAILED, error=str(exc), failure_kind=exc.kind)
         if isinstance(exc, AmbiguousError):
-            return Outcome(FAILED, error=f"ambiguous: {exc}")
+            return Outcome(FAILED, error=f"ambiguous: {exc}", failure_kind=AMBIGUOUS)
         if isinstance(exc, SystemicError):
             self._halt(str(exc), exc.sending_domain)
-            return Outcome(QUEUED, error=f"system: {exc}", count_attempt=False)
+            return Outcome(QUEUED, error=f"system: {exc}", count_attempt=False, failure_kind=SYSTEM)
         if send_started and not isinstance(exc, TransientError):
             # An unexpected error once the message may have left: never guess.
-            return Outcome(FAILED, error=f"ambiguous: {type(exc).__name__}: {exc}")
+            return Outcome(
+                FAILED, error=f"ambiguous: {type(exc).__name__}: {exc}", failure_kind=AMBIGUOUS
+            )
         # Transient, or unexpected before anything left: retry while attempts remain, so a
         # bug cannot burn through the queue and a poison row still ends with its reason.
         reason = str(exc) if isinstance(exc, TransientError) else f"{type(exc).__name__}: {exc}"
         if email.attempts >= self.config.max_attempts:
-            return Outcome(FAILED, error=f"gave up after {email.attempts} attempts: {reason}")
+            return Outcome(
+                FAILED,
+                error=f"gave up after {email.attempts} attempts: {reason}",
+                failure_kind=TRANSIENT,
+            )
         delay = self.config.retry_delay_seconds * 2 ** max(email.attempts - 1, 0)
-        return Outcome(QUEUED, error=reason, retry_at=self.clock() + timedelta(seconds=delay))
+        return Outcome(
+            QUEUED,
+            error=reason,
+            retry_at=self.clock() + timedelta(seconds=delay),
+            failure_kind=TRANSIENT,
+        )
 
     def _halt(self, reason: str, sending_domain: str | None = None) -> None:
         with self._halt_lock:
@@ -401,12 +439,12 @@ class Pipeline:
 
     def _write(self, pending: _Pending, finish: _Finish) -> str:
         """Write an outcome with `finish`: WRITTEN; SETTLED_LATE when this worker's lease
-        had run out and stale recovery had failed the row as ambiguous, and the answer
-        the provider gave replaced that guess; else LEASE_LOST."""
+        had run out and stale recovery had failed the row as ambiguous, and what this
+        worker knows of its send replaced that guess; else LEASE_LOST."""
         email, outcome = pending.email, pending.outcome
         if finish(self.store, email, self.config.worker_id, outcome, self.clock()):
             return WRITTEN
-        if pending.sent_from is None or not _known_answer(outcome):
+        if pending.sent_from is None:  # nothing left: recovery guessed nothing
             return LEASE_LOST
         late = replace(outcome, error=_settled_late(outcome))
         if self.store.settle_late(
@@ -473,32 +511,16 @@ class _Pending:
     sent_from: datetime | None  # the send_started_at this worker wrote; None: not sent
 
 
-def _known_answer(outcome: Outcome) -> bool:
-    """What the provider said for certain, fit to replace recovery's guess: accepted, or
-    refused for good. A retry ("not now") is left to the person who settles the row."""
-    return outcome.status == SENT or (
-        outcome.status == FAILED and not (outcome.error or "").startswith("ambiguous:")
-    )
-
-
 def _lost_advice(pending: _Pending) -> tuple[int, str]:
     """How loud a refused outcome is, and what a person should do about it."""
-    outcome = pending.outcome
     if pending.sent_from is None:
         return 30, "nothing was sent; the worker that took the row over settles it"
-    if _known_answer(outcome):
-        return 40, "the provider's answer was not recorded: set the row to it by hand"
-    if outcome.status == QUEUED:
-        return 30, (
-            "the provider did not take it; if the row ended ambiguous, it may be requeued "
-            "(retry-failed --include-ambiguous)"
-        )
-    return 30, "nothing more is known than the row says"
+    return 40, "the row was settled otherwise: set it to this outcome by hand if it differs"
 
 
 def _settled_late(outcome: Outcome) -> str:
     note = (
-        "settled late: this worker's lease ran out while it held the provider's answer, "
+        "settled late: this worker's lease ran out while it held the outcome of the send, "
         "and stale recovery had marked the row ambiguous"
     )
     if outcome.status == SENT:

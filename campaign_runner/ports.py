@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -18,6 +18,9 @@ class Pacing:
     min_interval_seconds: int = 0  # 0: no spacing between sends
     daily_cap: int = 0  # 0: no cap
     day_start: datetime | None = None  # start of today in the sending time zone, for the cap
+
+
+UNPACED = Pacing()
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,14 @@ class PausedCampaign:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """Queued rows of a campaign that wait for one reason (see `CampaignStatus.waiting`)."""
+
+    rows: int
+    until: datetime | None  # the earliest of them may go then; None: not known here
+
+
+@dataclass(frozen=True)
 class CampaignStatus:
     """One campaign's queue, for `campaign-runner status`."""
 
@@ -51,13 +62,18 @@ class CampaignStatus:
     campaign_name: str | None  # None (and so is campaign_status): the campaign is gone
     campaign_status: str | None
     rows: dict[str, int]  # rows by status, only the statuses present
-    due_now: int  # queued rows whose scheduled_for has come (sent once the campaign is live)
+    due_now: int  # queued rows a claim would take now (suppressed ones too, to fail them)
     next_scheduled_for: datetime | None  # the earliest queued row not yet due
     ambiguous: int  # failed rows that may have been delivered (`ambiguous: ...`)
     rejected: int  # failed rows whose recipient the provider refused (`rejected: ...`)
     last_error: str | None  # the most recently written error of any of its rows
     last_error_at: datetime | None
     paused_reason: str | None  # set by the bounce guard; cleared when the campaign resumes
+    # The other queued rows by why they wait: `campaign_<status>`, `scheduled`,
+    # `window_closed`, `daily_cap`, `domain_paced`; and `suppressed`, due rows that
+    # are failed when claimed.
+    waiting: dict[str, Waiting] = field(default_factory=dict)
+    failed_by_kind: dict[str, int] = field(default_factory=dict)  # failed rows by failure_kind
 
 
 @dataclass(frozen=True)
@@ -121,12 +137,13 @@ class Store(Protocol):
         when the guard trips while rows are still queued. Returns the campaigns paused now."""
         ...
 
-    def peek_due(self, limit: int, now: datetime) -> list[Email]:
-        """What a claim would take, without taking it (for `--dry-run`)."""
+    def peek_due(self, limit: int, now: datetime, pacing: Pacing = UNPACED) -> list[Email]:
+        """What a claim with this pacing would take, without taking it (for `--dry-run`)."""
         ...
 
-    def status(self, now: datetime) -> list[CampaignStatus]:
-        """Every campaign that has rows (or whose rows outlived it), by name."""
+    def status(self, now: datetime, pacing: Pacing = UNPACED) -> list[CampaignStatus]:
+        """Every campaign that has rows (or whose rows outlived it), by name, with its
+        queued rows judged as a claim with this pacing would judge them now."""
         ...
 
     def failed_rows(self, campaign_id: str) -> FailedRows: ...

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 
-from .errors import RowError
+from .errors import InvalidRecipient, SuppressedRecipient
 from .models import Email
 
 
 def checked_recipient(email: Email) -> str:
-    """The normalised recipient address, or `RowError` saying why this row may not be sent."""
+    """The normalised recipient address, or a `RowError` saying why this row may not be sent."""
     address = (email.to_email or "").strip()
     if not address:
-        raise RowError("to_email is empty")
+        raise InvalidRecipient("to_email is empty")
     if email.suppressed:
-        raise RowError(f"recipient {address} is on the suppression list")
+        raise SuppressedRecipient(f"recipient {address} is on the suppression list")
     try:
         return validate_email(address, check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise RowError(f"to_email {address!r} is not a valid address: {exc}") from None
+        raise InvalidRecipient(f"to_email {address!r} is not a valid address: {exc}") from None

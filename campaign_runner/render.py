@@ -21,7 +21,7 @@ from urllib.parse import quote
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
-from .errors import RowError
+from .errors import CampaignGone, RowError
 from .models import Content, Email, Message
 
 # Far above any real cold email, far below what providers refuse (SparkPost: 20 MB).
@@ -107,7 +107,7 @@ class Renderer:
     def render(self, email: Email, content: Content) -> Message:
         campaign = email.campaign
         if campaign is None:
-            raise RowError(f"campaign {email.campaign_id} no longer exists")
+            raise CampaignGone(f"campaign {email.campaign_id} no longer exists")
         if not email.from_email:
             raise RowError("from_email is empty: the launch step must assign a sending address")
         subject = clean_header(content.subject)

@@ -30,7 +30,7 @@ from tenacity import (
 from tenacity.wait import WaitBaseT
 
 from ..config import Config
-from ..errors import RowError, SystemicError, TransientError
+from ..errors import CampaignGone, RowError, SystemicError, TransientError
 from ..logs import Redactor
 from ..models import Content, Email
 from ..render import personalize
@@ -98,7 +98,7 @@ class GroqGenerator:
     def generate(self, email: Email) -> Content:
         campaign = email.campaign
         if campaign is None:
-            raise RowError(f"campaign {email.campaign_id} no longer exists")
+            raise CampaignGone(f"campaign {email.campaign_id} no longer exists")
         ai_prompt = (campaign.ai_prompt or "").strip()
         if not ai_prompt:
             return self._template.generate(email)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import RowError, SystemicError
+from ..errors import CampaignGone, RowError, SystemicError
 from ..models import Content, Email
 from ..render import personalize
 
@@ -16,7 +16,7 @@ class TemplateGenerator:
     def generate(self, email: Email) -> Content:
         campaign = email.campaign
         if campaign is None:
-            raise RowError(f"campaign {email.campaign_id} no longer exists")
+            raise CampaignGone(f"campaign {email.campaign_id} no longer exists")
         if not (campaign.body_template or "").strip():
             if campaign.ai_prompt and not self.explicit:
                 raise SystemicError(

@@ -26,6 +26,7 @@ from ..errors import LeaseLost, StoreUnavailable
 from ..models import QUEUED, Content, Email, Outcome
 from ..ports import (
     GUARD_OFF,
+    UNPACED,
     BounceGuard,
     CampaignStatus,
     FailedRows,
@@ -56,6 +57,14 @@ class Call:
 
 
 @cache
+def _pacing(pacing: Pacing) -> dict[str, Any]:
+    return {
+        "p_min_interval_seconds": pacing.min_interval_seconds,
+        "p_daily_cap": pacing.daily_cap,
+        "p_day_start": pacing.day_start,
+    }
+
+
 def calls() -> dict[str, Call]:
     """The signatures of `calls.sql`, by store method."""
     declared = {}
@@ -95,6 +104,23 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+def _outcome_params(
+    email: Email, worker_id: str, outcome: Outcome, now: datetime
+) -> dict[str, Any]:
+    """What writing one outcome passes (`finish`, and `settle_late` after a guess)."""
+    return {
+        "p_id": email.id,
+        "p_worker": worker_id,
+        "p_now": now,
+        "p_status": outcome.status,
+        "p_error": outcome.error,
+        "p_failure_kind": outcome.failure_kind,
+        "p_provider_message_id": outcome.provider_message_id,
+        "p_retry_at": outcome.retry_at,
+        "p_give_back": outcome.status == QUEUED and not outcome.count_attempt,
+    }
+
+
 class FunctionStore:
     """The Store protocol over any `Transport`."""
 
@@ -118,15 +144,13 @@ class FunctionStore:
                 "p_worker": worker_id,
                 "p_limit": limit,
                 "p_now": now,
-                "p_min_interval_seconds": pacing.min_interval_seconds,
-                "p_daily_cap": pacing.daily_cap,
-                "p_day_start": pacing.day_start,
+                **_pacing(pacing),
             },
         )
         return [email_from_row(row) for row in rows or []]
 
-    def peek_due(self, limit: int, now: datetime) -> list[Email]:
-        rows = self._call("peek_due", {"p_limit": limit, "p_now": now})
+    def peek_due(self, limit: int, now: datetime, pacing: Pacing = UNPACED) -> list[Email]:
+        rows = self._call("peek_due", {"p_limit": limit, "p_now": now, **_pacing(pacing)})
         return [email_from_row(row) for row in rows or []]
 
     def start_send(self, email: Email, worker_id: str, content: Content, now: datetime) -> None:
@@ -148,19 +172,7 @@ class FunctionStore:
             raise LeaseLost(email.id)
 
     def finish(self, email: Email, worker_id: str, outcome: Outcome, now: datetime) -> bool:
-        recorded = self._call(
-            "finish",
-            {
-                "p_id": email.id,
-                "p_worker": worker_id,
-                "p_now": now,
-                "p_status": outcome.status,
-                "p_error": outcome.error,
-                "p_provider_message_id": outcome.provider_message_id,
-                "p_retry_at": outcome.retry_at,
-                "p_give_back": outcome.status == QUEUED and not outcome.count_attempt,
-            },
-        )
+        recorded = self._call("finish", _outcome_params(email, worker_id, outcome, now))
         return recorded is True
 
     def settle_late(
@@ -171,18 +183,8 @@ class FunctionStore:
         send_started_at: datetime,
         now: datetime,
     ) -> bool:
-        settled = self._call(
-            "settle_late",
-            {
-                "p_id": email.id,
-                "p_worker": worker_id,
-                "p_send_started_at": send_started_at,
-                "p_now": now,
-                "p_status": outcome.status,
-                "p_error": outcome.error,
-                "p_provider_message_id": outcome.provider_message_id,
-            },
-        )
+        params = _outcome_params(email, worker_id, outcome, now)
+        settled = self._call("settle_late", {**params, "p_send_started_at": send_started_at})
         return settled is True
 
     def renew_leases(self, worker_id: str, ids: list[str], now: datetime) -> int:
@@ -207,8 +209,8 @@ class FunctionStore:
         )
         return [reports.paused_campaign(row) for row in paused or []]
 
-    def status(self, now: datetime) -> list[CampaignStatus]:
-        rows = self._call("status", {"p_now": now})
+    def status(self, now: datetime, pacing: Pacing = UNPACED) -> list[CampaignStatus]:
+        rows = self._call("status", {"p_now": now, **_pacing(pacing)})
         return [reports.campaign_status(row) for row in rows or []]
 
     def failed_rows(self, campaign_id: str) -> FailedRows:

@@ -10,14 +10,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..ports import CampaignStatus, FailedRows, PausedCampaign
+from ..ports import CampaignStatus, FailedRows, PausedCampaign, Waiting
 from .rows import parse_time
 
 
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def campaign_status(row: Mapping[str, Any]) -> CampaignStatus:
-    rows = row["rows"]
-    if isinstance(rows, str):
-        rows = json.loads(rows)
+    rows = _json(row["rows"])
+    waiting = _json(row["waiting"]) or {}
     return CampaignStatus(
         campaign_id=str(row["campaign_id"]),
         campaign_name=row["campaign_name"],
@@ -30,6 +33,11 @@ def campaign_status(row: Mapping[str, Any]) -> CampaignStatus:
         last_error=row["last_error"],
         last_error_at=parse_time(row["last_error_at"]),
         paused_reason=row["paused_reason"],
+        waiting={
+            reason: Waiting(rows=int(group["rows"]), until=parse_time(group["until"]))
+            for reason, group in waiting.items()
+        },
+        failed_by_kind={kind: int(n) for kind, n in (_json(row["failed_by_kind"]) or {}).items()},
     )
 
 

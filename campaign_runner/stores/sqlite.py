@@ -22,9 +22,10 @@ from typing import Any
 
 from .. import sql
 from ..errors import LeaseLost, StoreUnavailable
-from ..models import QUEUED, Content, Email, Outcome
+from ..models import CLAIMABLE_CAMPAIGN_STATUSES, QUEUED, SENT, Content, Email, Outcome
 from ..ports import (
     GUARD_OFF,
+    UNPACED,
     BounceGuard,
     CampaignStatus,
     FailedRows,
@@ -37,6 +38,7 @@ from .rows import email_from_row
 
 Q = sql.queries("sqlite/queries.sql")
 UPGRADES = sql.queries("sqlite/upgrades.sql")
+BACKFILLS = sql.queries("sqlite/backfills.sql")
 ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
 SCHEMA_FILE = "sqlite/schema.sql"
 UPGRADES_FILE = "sqlite/upgrades.sql"
@@ -49,6 +51,12 @@ def path_from_url(url: str) -> Path:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
+
+
+def claimable(campaign_status: str | None) -> bool:
+    """`cr_claimable()` in the queries: None, a campaign that is gone, is claimed so that
+    the pipeline fails its rows."""
+    return campaign_status is None or campaign_status in CLAIMABLE_CAMPAIGN_STATUSES
 
 
 def _columns(db: sqlite3.Connection, table: str) -> set[str]:
@@ -100,6 +108,7 @@ def _finish_params(email: Email, worker_id: str, outcome: Outcome, now: datetime
         "now": _iso(now),
         "status": outcome.status,
         "error": outcome.error,
+        "failure_kind": outcome.failure_kind,
         "provider_message_id": outcome.provider_message_id,
         "retry_at": _iso(outcome.retry_at),
         "give_back": outcome.status == QUEUED and not outcome.count_attempt,
@@ -117,6 +126,7 @@ class SqliteStore:
                 path, timeout=30, isolation_level=None, check_same_thread=False
             )
             self._db.row_factory = sqlite3.Row
+            self._db.create_function("cr_claimable", 1, claimable, deterministic=True)
             self.created = not _columns(self._db, "email_queue")
             self._db.executescript(sql.read(SCHEMA_FILE))
         except (sqlite3.Error, OSError) as exc:
@@ -126,16 +136,18 @@ class SqliteStore:
 
     def _upgrade(self) -> list[str]:
         """Add the columns of `upgrades.sql` that a file made by an older version lacks,
-        and name them. Under the write lock, so two processes opening one old file add
-        each once."""
+        each followed by its backfill, and name them. Under the write lock, so two
+        processes opening one old file add and fill each once."""
         added = []
         with self._transaction() as db:
-            for statement in UPGRADES.values():
+            for name, statement in UPGRADES.items():
                 match = ADD_COLUMN.search(statement)
                 assert match is not None, statement  # upgrades.sql holds only ADD COLUMNs
                 table, column = match.groups()
                 if column not in _columns(db, table):
                     db.execute(statement)
+                    if name in BACKFILLS:
+                        db.execute(BACKFILLS[name])
                     added.append(f"{table}.{column}")
         return added
 
@@ -203,9 +215,9 @@ class SqliteStore:
             rows = db.execute(Q["rows_by_id"], {"ids": json.dumps(ids)}).fetchall()
         return [email_from_row(dict(row)) for row in rows]
 
-    def peek_due(self, limit: int, now: datetime) -> list[Email]:
+    def peek_due(self, limit: int, now: datetime, pacing: Pacing = UNPACED) -> list[Email]:
         with self._transaction("DEFERRED") as db:
-            picked = _first_due(db, self._pacing_params(now, Pacing()), limit)
+            picked = _first_due(db, self._pacing_params(now, pacing), limit)
             ids = json.dumps([row["id"] for row in picked])
             rows = db.execute(Q["rows_by_id"], {"ids": ids}).fetchall()
         return [email_from_row(dict(row)) for row in rows]
@@ -230,8 +242,16 @@ class SqliteStore:
 
     def finish(self, email: Email, worker_id: str, outcome: Outcome, now: datetime) -> bool:
         with self._transaction() as db:
-            changed = db.execute(Q["finish"], _finish_params(email, worker_id, outcome, now))
-        return changed.rowcount == 1
+            leased = db.execute(Q["leased_row"], {"id": email.id, "worker": worker_id}).fetchone()
+            if leased is None:
+                return False
+            db.execute(Q["finish"], _finish_params(email, worker_id, outcome, now))
+            if leased["send_started_at"] is None and outcome.status != SENT:
+                db.execute(
+                    Q["give_back_pacing"],
+                    {"domain": leased["domain"], "locked_at": leased["locked_at"]},
+                )
+        return True
 
     def settle_late(
         self,
@@ -241,20 +261,19 @@ class SqliteStore:
         send_started_at: datetime,
         now: datetime,
     ) -> bool:
+        params = _finish_params(email, worker_id, outcome, now)
         with self._transaction() as db:
             reopened = db.execute(
-                Q["reopen_ambiguous"],
-                {
-                    **_finish_params(email, worker_id, outcome, now),
-                    "send_started_at": _iso(send_started_at),
-                },
+                Q["reopen_guessed"], {**params, "send_started_at": _iso(send_started_at)}
             ).fetchall()
             if not reopened:
                 return False
-            db.execute(Q["finish"], _finish_params(email, worker_id, outcome, now))
-            db.execute(
-                Q["recount_campaign"], {"campaign_id": reopened[0]["campaign_id"], "now": _iso(now)}
-            )
+            # The send had started: nothing of the domain's pacing is given back.
+            db.execute(Q["finish"], params)
+            campaign = {"campaign_id": reopened[0]["campaign_id"], "now": _iso(now)}
+            db.execute(Q["recount_campaign"], campaign)
+            if outcome.status == QUEUED:
+                db.execute(Q["reopen_campaign"], campaign)
         return True
 
     def renew_leases(self, worker_id: str, ids: list[str], now: datetime) -> int:
@@ -265,11 +284,10 @@ class SqliteStore:
 
     def recover_stale(self, lease_seconds: int, max_attempts: int, now: datetime) -> Counter[str]:
         cutoff = now - timedelta(seconds=lease_seconds)
+        params = {"cutoff": _iso(cutoff), "now": _iso(now), "max_attempts": max_attempts}
         with self._transaction() as db:
-            rows = db.execute(
-                Q["recover_stale"],
-                {"cutoff": _iso(cutoff), "now": _iso(now), "max_attempts": max_attempts},
-            ).fetchall()
+            db.execute(Q["give_back_stale_pacing"], params)
+            rows = db.execute(Q["recover_stale"], params).fetchall()
         return Counter(row[0] for row in rows)
 
     def roll_up(self, now: datetime, guard: BounceGuard = GUARD_OFF) -> list[PausedCampaign]:
@@ -285,9 +303,9 @@ class SqliteStore:
                 ).fetchall()
         return [reports.paused_campaign(row) for row in paused]
 
-    def status(self, now: datetime) -> list[CampaignStatus]:
+    def status(self, now: datetime, pacing: Pacing = UNPACED) -> list[CampaignStatus]:
         with self._transaction("DEFERRED") as db:
-            rows = db.execute(Q["status"], {"now": _iso(now)}).fetchall()
+            rows = db.execute(Q["status"], self._pacing_params(now, pacing)).fetchall()
         return [reports.campaign_status(row) for row in rows]
 
     def failed_rows(self, campaign_id: str) -> FailedRows:

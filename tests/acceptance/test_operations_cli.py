@@ -53,6 +53,10 @@ def client(store: SqliteStore, name: str, **params: Any) -> None:
     db.close()
 
 
+# The failure_kind the worker writes beside each error these tests plant.
+KIND_OF = {AMBIGUOUS: "ambiguous"}
+
+
 def plant_failed(
     store: SqliteStore, campaign_id: str, error: str, to_email: str, failed_at: datetime
 ) -> str:
@@ -71,6 +75,7 @@ def plant_failed(
         scheduled_for=due(3600),
         attempts=3,
         error=error,
+        failure_kind=KIND_OF.get(error, "transient" if error.startswith("gave up") else "content"),
         updated_at=failed_at.isoformat(),
     )
     return email_id
@@ -137,11 +142,15 @@ def test_paused_then_resumed_then_cancelled_in_flight_and_status_shows_the_rest(
         "last_error",
         "last_error_at",
         "paused_reason",
+        "waiting",
+        "failed_by_kind",
     }
     assert (shown["campaign_id"], shown["campaign_name"]) == (camp["id"], "Spring")
     assert shown["campaign_status"] == "cancelled"
     assert shown["rows"] == {"staged": 0, "queued": 3, "processing": 0, "sent": 4, "failed": 0}
-    assert (shown["due_now"], shown["next_scheduled_for"], shown["last_error"]) == (3, None, None)
+    # A cancelled campaign's rows are not due: they say why they wait.
+    assert (shown["due_now"], shown["next_scheduled_for"], shown["last_error"]) == (0, None, None)
+    assert shown["waiting"] == {"campaign_cancelled": {"rows": 3, "until": None}}
 
 
 def test_status_as_a_table_for_people(
@@ -179,6 +188,7 @@ def test_status_as_a_table_for_people(
         camp["id"],
     ]
     assert [d.strip() for d in details] == [
+        f"1 row scheduled later, the first at {later:%Y-%m-%d %H:%M:%S} UTC",
         "1 row failed ambiguously (may have been delivered; "
         "see docs/reliability.md before retrying them)",
         f"last error (2026-11-20 09:30:00 UTC): {AMBIGUOUS}",
@@ -359,3 +369,57 @@ def at_terminal(tmp_path: Path, campaign_id: str, answer: str) -> subprocess.Com
     finally:
         os.close(terminal)
         os.close(controller)
+
+
+# -- --dry-run says what it skips and why ----------------------------------------------
+
+
+def test_dry_run_renders_what_a_claim_takes_and_says_why_it_skips_the_rest(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Capture
+) -> None:
+    spring = campaign(name="Spring", status="sending")
+    later = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    first, second = email_row(scheduled_for=due(20)), email_row(scheduled_for=due(10))
+    store.stage(spring, [first, second, email_row(scheduled_for=later.isoformat())])
+    store.stage(campaign(name="Held", status="paused"), [email_row()])
+
+    assert main(monkeypatch, tmp_path, "--dry-run", DOMAIN_MIN_INTERVAL_SECONDS="210") == 0
+
+    rendered, skipped, *reasons = capsys.readouterr().out.splitlines()
+    assert rendered.startswith(f"{first['id']}  ana@example.org  would send 'Hello Ana'")
+    assert skipped == "Skipped:"
+    assert [r.split(", the next until")[0] for r in reasons] == [
+        "  Held: 1 row waits for the campaign, which is paused (sent once it is scheduled or "
+        "sending)",
+        "  Spring: 1 row waits for their sending domain's pacing (DOMAIN_MIN_INTERVAL_SECONDS)",
+        f"  Spring: 1 row scheduled later, the first at {later:%Y-%m-%d %H:%M:%S} UTC",
+    ]
+    assert [r["status"] for r in store.campaign_rows(spring["id"])] == ["queued"] * 3
+
+
+def test_dry_run_says_when_nothing_is_due_and_when_the_window_is_closed(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Capture
+) -> None:
+    day_after = (datetime.now(UTC) + timedelta(days=2)).strftime("%a").lower()
+
+    assert main(monkeypatch, tmp_path, "--dry-run", WORK_DAYS=day_after, TIMEZONE="UTC") == 0
+
+    closed, nothing = capsys.readouterr().out.splitlines()
+    assert closed.startswith("The sending window is closed until ")
+    assert closed.endswith(" UTC: a worker sends nothing now. When it opens:")
+    assert nothing == "Nothing is due now."
+
+
+def test_status_says_rows_due_wait_for_a_closed_window(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Capture
+) -> None:
+    store.stage(campaign(name="Spring", status="sending"), [email_row(), email_row()])
+    day_after = (datetime.now(UTC) + timedelta(days=2)).date()
+
+    env = {"WORK_DAYS": f"{day_after:%a}".lower(), "TIMEZONE": "UTC"}
+    assert main(monkeypatch, tmp_path, "status", "--json", **env) == 0
+
+    (shown,) = json.loads(capsys.readouterr().out)["campaigns"]
+    assert shown["due_now"] == 0
+    opens = f"{day_after}T00:00:00+00:00"  # WORK_START_HOUR=0
+    assert shown["waiting"] == {"window_closed": {"rows": 2, "until": opens}}

@@ -25,7 +25,7 @@ from tests.fixtures.postgres import Server, free_port
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = (
     "0001_schema.sql, 0002_functions.sql, 0003_operations.sql, 0004_paced_claim.sql, "
-    "0009_leases.sql"
+    "0005_failure_kinds.sql, 0009_leases.sql"
 )
 Capture = pytest.CaptureFixture[str]
 
@@ -94,11 +94,12 @@ def test_migrate_then_check_from_the_command_line(
         outputs.append(capsys.readouterr().out)
     first, again, checked = outputs
 
-    assert first.splitlines()[:5] == [
+    assert first.splitlines()[:6] == [
         "applied 0001_schema.sql",
         "applied 0002_functions.sql",
         "applied 0003_operations.sql",
         "applied 0004_paced_claim.sql",
+        "applied 0005_failure_kinds.sql",
         "applied 0009_leases.sql",
     ]
     assert again.strip().endswith("schema at version 9, nothing to apply")

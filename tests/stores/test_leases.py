@@ -110,14 +110,37 @@ def test_the_provider_acceptance_replaces_recoverys_guess_and_is_counted(kit: Ki
 
 def test_the_provider_refusal_replaces_recoverys_guess(kit: Kit) -> None:
     email, started, later = recovered_while_sending(kit)
-    refused = Outcome("failed", error="rejected: 550 no such user (settled late: note)")
+    refused = Outcome(
+        "failed", error="rejected: 550 no such user (settled late: note)", failure_kind="rejected"
+    )
 
     assert kit.store.settle_late(email, WORKER, refused, started, later)
 
     row = kit.seed.email_row(email.id)
     assert (row["status"], row["error"]) == ("failed", refused.error)
+    assert row["failure_kind"] == "rejected"
     campaign = kit.seed.campaign_row(email.campaign_id)
     assert (campaign["sent_count"], campaign["failed_count"]) == (0, 1)
+
+
+def test_a_send_the_provider_did_not_take_goes_back_to_the_queue(kit: Kit) -> None:
+    email, started, later = recovered_while_sending(kit)
+    retry_at = later + timedelta(minutes=5)
+    not_now = Outcome(
+        "queued", error="SparkPost busy (503) (settled late: note)", retry_at=retry_at
+    )
+
+    assert kit.store.settle_late(email, WORKER, not_now, started, later)
+
+    row = kit.seed.email_row(email.id)
+    assert (row["status"], row["scheduled_for"], row["send_started_at"]) == (
+        "queued",
+        retry_at,
+        None,
+    )
+    assert (row["locked_by"], row["attempts"]) == (None, 1)  # a refusal counts the attempt
+    campaign = kit.seed.campaign_row(email.campaign_id)
+    assert (campaign["status"], campaign["failed_count"]) == ("sending", 0)
 
 
 @pytest.mark.parametrize(
@@ -129,8 +152,7 @@ def test_the_provider_refusal_replaces_recoverys_guess(kit: Kit) -> None:
             timedelta(microseconds=1),
             Outcome("sent", provider_message_id="x"),
         ),  # not that send
-        (WORKER, None, Outcome("failed", error="ambiguous: timed out")),  # no answer either
-        (WORKER, None, Outcome("queued", error="429")),  # not an answer for good
+        (WORKER, None, Outcome("processing")),  # not an outcome
     ],
 )
 def test_only_the_holders_answer_for_that_send_replaces_the_guess(
@@ -152,7 +174,8 @@ def test_no_other_final_state_is_ever_overwritten(kit: Kit) -> None:
     for email in (sent, refused):
         kit.store.start_send(email, WORKER, Content("s", "b"), T0)
     kit.store.finish(sent, WORKER, Outcome("sent", provider_message_id="1"), T0)
-    kit.store.finish(refused, WORKER, Outcome("failed", error="ambiguous: timed out"), T0)
+    own_verdict = Outcome("failed", error="ambiguous: timed out", failure_kind="ambiguous")
+    kit.store.finish(refused, WORKER, own_verdict, T0)
     kit.store.recover_stale(LEASE, 1, T0 + timedelta(seconds=LEASE + 1))  # never started
     before = {email.id: kit.seed.email_row(email.id) for email in (sent, refused, worn_out)}
 

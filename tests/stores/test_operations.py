@@ -18,7 +18,14 @@ from campaign_runner import migrate, sql
 from campaign_runner.adapters import build_pipeline
 from campaign_runner.config import Config
 from campaign_runner.models import Outcome
-from campaign_runner.ports import BounceGuard, CampaignStatus, FailedRows, Pacing, PausedCampaign
+from campaign_runner.ports import (
+    BounceGuard,
+    CampaignStatus,
+    FailedRows,
+    Pacing,
+    PausedCampaign,
+    Waiting,
+)
 from campaign_runner.sql import schema
 from campaign_runner.stores.rows import parse_time
 from campaign_runner.stores.sqlite import SqliteStore
@@ -32,6 +39,8 @@ GUARD = BounceGuard(pause_rate=0.05)  # the default BOUNCE_PAUSE_RATE, after 20 
 REJECTED = "rejected: recipient rejected by SparkPost: invalid recipient address (code 1300)"
 AMBIGUOUS = "ambiguous: SparkPost connection failed after the request went out (ReadTimeout)"
 GAVE_UP = "gave up after 3 attempts: SparkPost busy (503): Service Unavailable"
+# The failure_kind the worker writes beside each of these errors.
+KIND_OF = {REJECTED: "rejected", AMBIGUOUS: "ambiguous", GAVE_UP: "transient"}
 SENT = Outcome("sent", provider_message_id="pm")
 
 
@@ -60,6 +69,9 @@ def plant(kit: Kit, campaign: str, status: str = "queued", **fields: Any) -> str
         "updated_at": DUE,
         **fields,
     }
+    if "failure_kind" not in values:
+        error = values["error"]
+        values["failure_kind"] = None if error is None else KIND_OF.get(error, "content")
     values = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
     kit.seed.execute(
         "plant_email", {**values, "id": email_id, "campaign_id": campaign, "status": status}
@@ -190,7 +202,9 @@ def test_a_cancelled_campaign_leaves_the_rest_unsent_and_status_shows_it(kit: Ki
     kit.store.roll_up(T0, GUARD)
     (shown,) = kit.store.status(T0)
     assert (shown.campaign_name, shown.campaign_status) == ("Spring", "cancelled")
-    assert (shown.rows, shown.due_now) == ({"queued": 2, "sent": 2}, 2)
+    # Nothing of it is due: the worker claims no row of a cancelled campaign.
+    assert (shown.rows, shown.due_now) == ({"queued": 2, "sent": 2}, 0)
+    assert shown.waiting == {"campaign_cancelled": Waiting(rows=2, until=None)}
     row = kit.seed.campaign_row(campaign)
     assert (row["status"], row["sent_count"], row["completed_at"]) == ("cancelled", 2, None)
 
@@ -288,6 +302,7 @@ def test_status_shows_each_campaigns_queue_errors_and_pause(kit: Kit) -> None:
         scheduled_for=T0 + timedelta(hours=1),
         attempts=1,
         error="SparkPost busy (503): Service Unavailable",
+        failure_kind="transient",
         updated_at=T0 - timedelta(minutes=10),
     )
     plant(kit, alpha, "sent", sent_at=DUE)
@@ -295,7 +310,14 @@ def test_status_shows_each_campaigns_queue_errors_and_pause(kit: Kit) -> None:
     plant(kit, alpha, "failed", error=REJECTED, updated_at=T0 - timedelta(minutes=5))
     plant(kit, beta)
     orphan_error = f"campaign {gone} no longer exists"
-    plant(kit, gone, "failed", error=orphan_error, updated_at=T0 - timedelta(hours=3))
+    plant(
+        kit,
+        gone,
+        "failed",
+        error=orphan_error,
+        failure_kind="campaign_gone",
+        updated_at=T0 - timedelta(hours=3),
+    )
     kit.seed.delete_campaign(gone)
 
     missing, first, second = kit.store.status(T0)
@@ -312,6 +334,7 @@ def test_status_shows_each_campaigns_queue_errors_and_pause(kit: Kit) -> None:
         last_error=orphan_error,
         last_error_at=T0 - timedelta(hours=3),
         paused_reason=None,
+        failed_by_kind={"campaign_gone": 1},
     )
     assert first == CampaignStatus(
         campaign_id=alpha,
@@ -325,8 +348,12 @@ def test_status_shows_each_campaigns_queue_errors_and_pause(kit: Kit) -> None:
         last_error=REJECTED,
         last_error_at=T0 - timedelta(minutes=5),
         paused_reason=None,
+        waiting={"scheduled": Waiting(rows=2, until=T0 + timedelta(hours=1))},
+        failed_by_kind={"ambiguous": 1, "rejected": 1},
     )
-    assert (second.campaign_name, second.rows, second.due_now) == ("Beta", {"queued": 1}, 1)
+    # A paused campaign's rows are not due: they wait for it to be resumed.
+    assert (second.campaign_name, second.rows, second.due_now) == ("Beta", {"queued": 1}, 0)
+    assert second.waiting == {"campaign_paused": Waiting(rows=1, until=None)}
 
 
 def test_status_of_an_empty_queue_is_empty(kit: Kit) -> None:
@@ -458,11 +485,13 @@ def test_0003_applies_over_version_2_and_the_previous_workers_calls_keep_working
     assert [m.file for m in migrate.apply(pg_fresh_dsn)] == [
         "0003_operations.sql",
         "0004_paced_claim.sql",
+        "0005_failure_kinds.sql",
         "0009_leases.sql",
     ]
     before = run(pg_fresh_dsn, "schema_snapshot")
     with psycopg.connect(pg_fresh_dsn, autocommit=True) as conn:
-        conn.execute(schema.migrations()[2].text)  # applied again by hand: idempotent
+        for migration in schema.migrations()[2:]:  # applied again by hand: idempotent
+            conn.execute(migration.text)
 
     assert run(pg_fresh_dsn, "schema_snapshot") == before
     # What a worker of the version before 0003 calls, and still may after it.

@@ -41,7 +41,7 @@ def test_each_declared_call_is_a_function_of_the_migrated_schema(pg_db: str) -> 
 
 
 def test_a_store_method_passing_other_parameters_than_declared_is_a_bug() -> None:
-    with pytest.raises(TypeError, match=r"cr_finish takes \['p_id', "):
+    with pytest.raises(TypeError, match=r"cr_finish_v2 takes \[.p_id., "):
         calls()["finish"].check({"p_id": "x"})
 
 
@@ -49,8 +49,9 @@ def test_the_supabase_store_names_what_the_schema_lacks(
     pg_fresh_dsn: str, make_config: Callable[..., Config]
 ) -> None:
     migrate.apply(pg_fresh_dsn)
-    execute(pg_fresh_dsn, "alter table email_queue drop column prompt_tokens")
-    execute(pg_fresh_dsn, "drop function cr_finish")
+    execute(
+        pg_fresh_dsn, "alter table email_queue drop column prompt_tokens; drop function cr_finish"
+    )
     with FakePostgrest(pg_fresh_dsn, SERVICE_ROLE_KEY) as server:
         remote = SupabaseStore(server.url, SERVICE_ROLE_KEY)
         try:

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from campaign_runner import sql
-from campaign_runner.stores.sqlite import SqliteStore
+from campaign_runner.stores.sqlite import SqliteStore, claimable
 
 Q = sql.queries("sqlite/queries.sql")
 PARAMS = {"now": "2026-01-05T12:00:00+00:00", "min_interval": 210, "daily_cap": 50, "day_start": ""}
@@ -16,6 +16,7 @@ PARAMS = {"now": "2026-01-05T12:00:00+00:00", "min_interval": 210, "daily_cap": 
 def test_due_rows_come_from_the_ordered_index_without_a_sort(tmp_path: Path) -> None:
     SqliteStore(tmp_path / "queue.db").close()
     with sqlite3.connect(tmp_path / "queue.db") as db:
+        db.create_function("cr_claimable", 1, claimable, deterministic=True)
         plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + Q["due_in_order"], PARAMS)]
 
     assert any("USING INDEX email_queue_due_order" in step for step in plan), plan

@@ -218,7 +218,9 @@ def test_a_command_never_complains_about_a_setting_it_does_not_need(tmp_path: Pa
     health = run_cli("health", env=bad, cwd=tmp_path)
     assert (health.returncode, health.stderr) == (1, "")
     assert "does not exist" in health.stdout
-    status = run_cli("status", env=bad, cwd=tmp_path)
+    # `status` reads the sending window (why rows wait), not the sender or the footer.
+    not_status = {"SENDER": "pigeon", "UNSUBSCRIBE_URL": "notaurl"}
+    status = run_cli("status", env=not_status, cwd=tmp_path)
     assert (status.returncode, status.stderr) == (0, "")
     # ... but a bad value of one it needs is still one line and exit 2.
     status = run_cli("status", env={**bad, "DATABASE_URL": "mysql://x"}, cwd=tmp_path)
@@ -227,6 +229,14 @@ def test_a_command_never_complains_about_a_setting_it_does_not_need(tmp_path: Pa
         "campaign-runner: DATABASE_URL='mysql://x': expected postgresql://user:password@host:port"
         "/db or sqlite:///path/to/file.db"
     ]
+    status = run_cli("status", env={"WORK_DAYS": "funday"}, cwd=tmp_path)
+    assert (status.returncode, status.stderr.splitlines()) == (
+        2,
+        [
+            "campaign-runner: WORK_DAYS='funday': "
+            "expected day names like mon-fri, mon,wed,fri or all"
+        ],
+    )
     health = run_cli("health", env={"POLL_INTERVAL_SECONDS": "soon"}, cwd=tmp_path)
     assert health.returncode == 2
     assert health.stderr.startswith("campaign-runner: POLL_INTERVAL_SECONDS='soon'")

@@ -7,13 +7,20 @@ services' wire behaviour is tested against loopback servers elsewhere.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from campaign_runner.adapters import build_pipeline
-from campaign_runner.errors import AmbiguousError, RowError, SystemicError, TransientError
+from campaign_runner.errors import (
+    AmbiguousError,
+    RecipientRejected,
+    RowError,
+    SystemicError,
+    TransientError,
+)
 from campaign_runner.models import Message
 from campaign_runner.pipeline import Pipeline
 from campaign_runner.ports import Pacing
@@ -67,6 +74,7 @@ def test_transient_failures_requeue_later_then_fail_at_max_attempts(
     assert report.outcomes["queued"] == 1
     (stored,) = sqlite_store.campaign_rows(camp["id"])
     assert stored["status"] == "queued" and stored["error"] == "429 slow down"
+    assert stored["failure_kind"] == "transient"
     assert pipeline.run_cycle(Pacing()).claimed == 0  # not due again for 60 s
 
     clock[0] += timedelta(seconds=61)
@@ -74,6 +82,7 @@ def test_transient_failures_requeue_later_then_fail_at_max_attempts(
     (stored,) = sqlite_store.campaign_rows(camp["id"])
     assert stored["status"] == "failed"
     assert stored["error"] == "gave up after 2 attempts: 429 slow down"
+    assert stored["failure_kind"] == "transient"
 
 
 def test_ambiguous_fails_and_row_errors_fail(pipeline_with, sqlite_store) -> None:
@@ -97,6 +106,58 @@ def test_ambiguous_fails_and_row_errors_fail(pipeline_with, sqlite_store) -> Non
     assert rows[fine["id"]]["provider_message_id"] == f"id-{fine['id']}"
 
 
+def test_each_failure_is_written_with_its_kind_beside_the_error_it_always_had(
+    pipeline_with, sqlite_store
+) -> None:
+    camp, gone = campaign(), campaign()
+    rows = {
+        "rejected": email_row(to_email="r@example.org"),
+        "ambiguous": email_row(to_email="a@example.org"),
+        "content": email_row(to_email="c@example.org"),
+        "invalid": email_row(to_email="not an address"),
+        "suppressed": email_row(to_email="s@example.org"),
+        "sent": email_row(to_email="f@example.org"),
+    }
+    sqlite_store.stage(camp, list(rows.values()))
+    orphan = email_row(to_email="o@example.org")
+    sqlite_store.stage(gone, [orphan])
+    with sqlite3.connect(sqlite_store.path) as db:
+        db.execute("INSERT INTO suppressions (email) VALUES ('s@example.org')")
+        db.execute("DELETE FROM campaigns WHERE id = ?", (gone["id"],))
+    db.close()
+
+    def script(message: Message) -> Exception | None:
+        return {
+            "r@example.org": RecipientRejected("recipient rejected by SparkPost: no such user"),
+            "a@example.org": AmbiguousError("read timeout after the request was sent"),
+            "c@example.org": RowError("SparkPost refused the message (422): bad header"),
+        }.get(message.to_email)
+
+    pipeline_with(script).run_cycle(Pacing())
+
+    stored = rows_by_id(sqlite_store, camp)
+    kinds = {name: stored[row["id"]]["failure_kind"] for name, row in rows.items()}
+    assert kinds == {
+        "rejected": "rejected",
+        "ambiguous": "ambiguous",
+        "content": "content",
+        "invalid": "invalid",
+        "suppressed": "suppressed",
+        "sent": None,
+    }
+    assert stored[rows["rejected"]["id"]]["error"] == (
+        "rejected: recipient rejected by SparkPost: no such user"
+    )
+    assert stored[rows["suppressed"]["id"]]["error"] == (
+        "recipient s@example.org is on the suppression list"
+    )
+    (left,) = rows_by_id(sqlite_store, gone).values()
+    assert (left["failure_kind"], left["error"]) == (
+        "campaign_gone",
+        f"campaign {gone['id']} no longer exists",
+    )
+
+
 def test_a_systemic_error_halts_the_cycle_and_gives_attempts_back(
     pipeline_with, sqlite_store
 ) -> None:
@@ -110,6 +171,7 @@ def test_a_systemic_error_halts_the_cycle_and_gives_attempts_back(
     assert {r["status"] for r in rows} == {"queued"}
     assert {r["attempts"] for r in rows} == {0}
     assert {r["send_started_at"] for r in rows} == {None}
+    assert {r["failure_kind"] for r in rows} == {"system"}
 
 
 def test_a_systemic_error_of_one_sending_domain_stops_only_that_domain(

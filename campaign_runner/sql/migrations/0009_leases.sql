@@ -54,20 +54,25 @@ $$;
 
 -- A known outcome wins over a guess. Stale recovery failed the row as ambiguous
 -- (keeping locked_by) because the lease of the worker that held it ran out; that
--- worker then writes what the provider answered: accepted (`sent`, with its id) or
--- refused for good (`failed`). Taken only from that worker, for that send (its
--- send_started_at, to the microsecond), over recovery's own text: no other final
--- state is ever overwritten. The row is reopened and finished in one transaction, by
--- the finish every outcome takes, and its campaign recounted (a campaign the roll-up
--- completed meanwhile is not recounted by it any more).
+-- worker, alive after all, then writes what it knows of its send: accepted (`sent`,
+-- with the provider's id), refused (`failed`), or not taken (`queued` again: the
+-- provider said "not now", or was not reached). Taken only from that worker, for that
+-- send (its send_started_at, to the microsecond), over recovery's own text: no other
+-- final state is ever overwritten. The row is reopened and finished by cr_finish_v2,
+-- as every outcome is, in one transaction; its campaign is recounted (the roll-up
+-- no longer recounts a campaign it completed meanwhile) and, given a row back,
+-- sending again.
 create or replace function cr_settle_late(
     p_id uuid,
     p_worker text,
-    p_send_started_at timestamptz,
     p_now timestamptz,
     p_status text,
     p_error text,
-    p_provider_message_id text
+    p_failure_kind text,
+    p_provider_message_id text,
+    p_retry_at timestamptz,
+    p_give_back boolean,
+    p_send_started_at timestamptz
 ) returns boolean
 language plpgsql
 set search_path = public, pg_temp
@@ -75,7 +80,7 @@ as $$
 declare
     v_campaign uuid;
 begin
-    if p_status not in ('sent', 'failed') or coalesce(p_error, '') like 'ambiguous:%' then
+    if p_status not in ('sent', 'failed', 'queued') then
         return false;
     end if;
     update email_queue
@@ -87,8 +92,9 @@ begin
     if not found then
         return false;
     end if;
-    if not cr_finish(p_id, p_worker, p_now, p_status, p_error, p_provider_message_id,
-                     null, false) then
+    -- The send had started: cr_finish_v2 gives nothing of the domain's pacing back.
+    if not cr_finish_v2(p_id, p_worker, p_now, p_status, p_error, p_failure_kind,
+                        p_provider_message_id, p_retry_at, p_give_back) then
         raise exception 'cr_settle_late: the reopened row % was not finished', p_id;
     end if;
     update campaigns c
@@ -96,6 +102,10 @@ begin
                       where q.campaign_id = c.id and q.status = 'sent'),
         failed_count = (select count(*) from email_queue q
                         where q.campaign_id = c.id and q.status = 'failed'),
+        status = case when p_status = 'queued' and c.status = 'completed'
+                      then 'sending' else c.status end,
+        completed_at = case when p_status = 'queued' and c.status = 'completed'
+                            then null else c.completed_at end,
         updated_at = p_now
     where c.id = v_campaign;
     return true;

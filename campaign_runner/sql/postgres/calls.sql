@@ -10,15 +10,17 @@ cr_claim(p_worker text, p_limit int, p_now timestamptz, p_min_interval_seconds i
          p_daily_cap int, p_day_start timestamptz)
 
 -- name: peek_due
-cr_peek_due(p_limit int, p_now timestamptz)
+cr_peek_due_v2(p_limit int, p_now timestamptz, p_min_interval_seconds int, p_daily_cap int,
+               p_day_start timestamptz)
 
 -- name: start_send
 cr_start_send(p_id uuid, p_worker text, p_now timestamptz, p_subject text, p_body text,
               p_model text, p_prompt_tokens int, p_completion_tokens int)
 
 -- name: finish
-cr_finish(p_id uuid, p_worker text, p_now timestamptz, p_status text, p_error text,
-          p_provider_message_id text, p_retry_at timestamptz, p_give_back boolean)
+cr_finish_v2(p_id uuid, p_worker text, p_now timestamptz, p_status text, p_error text,
+             p_failure_kind text, p_provider_message_id text, p_retry_at timestamptz,
+             p_give_back boolean)
 
 -- name: recover_stale
 cr_recover_stale(p_cutoff timestamptz, p_max_attempts int, p_now timestamptz)
@@ -27,7 +29,8 @@ cr_recover_stale(p_cutoff timestamptz, p_max_attempts int, p_now timestamptz)
 cr_roll_up_guarded(p_now timestamptz, p_pause_rate double precision, p_min_sends int)
 
 -- name: status
-cr_campaign_status(p_now timestamptz)
+cr_campaign_status_v2(p_now timestamptz, p_min_interval_seconds int, p_daily_cap int,
+                      p_day_start timestamptz)
 
 -- name: failed_rows
 cr_failed_rows(p_campaign_id text)
@@ -42,5 +45,6 @@ cr_schema_version()
 cr_renew_leases(p_worker text, p_ids uuid[], p_now timestamptz)
 
 -- name: settle_late
-cr_settle_late(p_id uuid, p_worker text, p_send_started_at timestamptz, p_now timestamptz,
-               p_status text, p_error text, p_provider_message_id text)
+cr_settle_late(p_id uuid, p_worker text, p_now timestamptz, p_status text, p_error text,
+               p_failure_kind text, p_provider_message_id text, p_retry_at timestamptz,
+               p_give_back boolean, p_send_started_at timestamptz)

@@ -23,7 +23,7 @@ LEFT JOIN domain_pacing p
        ON p.domain = lower(substr(q.from_email, instr(q.from_email, '@') + 1))
 WHERE q.status = 'queued'
   AND julianday(q.scheduled_for) <= julianday(:now)
-  AND (c.id IS NULL OR c.status IN ('scheduled', 'sending'))
+  AND cr_claimable(c.status)
   AND (room IS NULL OR room > 0)
 ORDER BY julianday(q.scheduled_for), q.id;
 
@@ -41,6 +41,7 @@ ON CONFLICT (domain) DO UPDATE SET
                      THEN domain_pacing.day_count + excluded.day_count
                      ELSE excluded.day_count END,
     day_start = excluded.day_start,
+    previous_claimed_at = domain_pacing.last_claimed_at,
     last_claimed_at = excluded.last_claimed_at;
 
 -- name: start_campaigns
@@ -79,6 +80,7 @@ WHERE id = :id AND status = 'processing' AND locked_by = :worker;
 UPDATE email_queue
 SET status = :status,
     error = :error,
+    failure_kind = :failure_kind,
     provider_message_id = coalesce(:provider_message_id, provider_message_id),
     sent_at = CASE WHEN :status = 'sent' THEN :now ELSE sent_at END,
     scheduled_for = CASE WHEN :status = 'queued' THEN coalesce(:retry_at, scheduled_for)
@@ -98,14 +100,13 @@ SET locked_at = :now
 WHERE id IN (SELECT value FROM json_each(:ids))
   AND status = 'processing' AND locked_by = :worker;
 
--- name: reopen_ambiguous
+-- name: reopen_guessed
 -- The first half of a late settle (as cr_settle_late): the row stale recovery failed
--- as ambiguous, held by this worker for this send, back to `processing` so that
--- `finish` writes the provider's answer in the same transaction; only for an answer
--- that is one (accepted, or refused for good).
+-- as ambiguous, held by this worker for this very send, back to `processing` so that
+-- `finish` writes what the worker knows in the same transaction.
 UPDATE email_queue
 SET status = 'processing'
-WHERE :status IN ('sent', 'failed') AND coalesce(:error, '') NOT LIKE 'ambiguous:%'
+WHERE :status IN ('sent', 'failed', 'queued')
   AND id = :id AND status = 'failed' AND locked_by = :worker
   AND send_started_at = :send_started_at
   AND error LIKE 'ambiguous: interrupted during send%'
@@ -119,6 +120,37 @@ SET sent_count = (SELECT count(*) FROM email_queue q
                     WHERE q.campaign_id = campaigns.id AND q.status = 'failed'),
     updated_at = :now
 WHERE id = :campaign_id;
+
+-- name: leased_row
+-- The row as its claim left it, read before its outcome is written.
+SELECT lower(substr(from_email, instr(from_email, '@') + 1)) AS domain, locked_at,
+       send_started_at
+FROM email_queue
+WHERE id = :id AND status = 'processing' AND locked_by = :worker;
+
+-- name: give_back_pacing
+-- A row that ended before anything left gives back what its claim took of its
+-- domain's pacing (as cr_finish_v2): the day's unit while the domain's day is the one
+-- it was claimed on; the interval's slot unless a later claim has taken it since.
+UPDATE domain_pacing
+SET day_count = CASE WHEN julianday(day_start) <= julianday(:locked_at)
+                     THEN max(day_count - 1, 0) ELSE day_count END,
+    last_claimed_at = CASE WHEN last_claimed_at = :locked_at
+                           THEN coalesce(previous_claimed_at, '0001-01-01T00:00:00+00:00')
+                           ELSE last_claimed_at END
+WHERE domain = :domain;
+
+-- name: give_back_stale_pacing
+-- Before recover_stale, in its transaction: each row it will queue or fail that had
+-- not started sending gives back its unit of the day its domain is on, if it was
+-- claimed on that day (as cr_recover_stale).
+UPDATE domain_pacing
+SET day_count = max(day_count - (
+        SELECT count(*) FROM email_queue q
+        WHERE q.status = 'processing' AND julianday(q.locked_at) < julianday(:cutoff)
+          AND q.send_started_at IS NULL
+          AND lower(substr(q.from_email, instr(q.from_email, '@') + 1)) = domain_pacing.domain
+          AND julianday(q.locked_at) >= julianday(domain_pacing.day_start)), 0);
 
 -- name: recover_stale
 -- A lease that ran out belongs to a worker that died. Before send_started_at
@@ -136,6 +168,7 @@ SET status = CASE
         WHEN attempts >= :max_attempts
             THEN 'worker stopped while processing this row ' || attempts || ' times'
         ELSE 'recovered: worker ' || coalesce(locked_by, '?') || ' stopped before sending' END,
+    failure_kind = CASE WHEN send_started_at IS NOT NULL THEN 'ambiguous' ELSE 'interrupted' END,
     locked_by = CASE WHEN send_started_at IS NULL AND attempts < :max_attempts
                      THEN NULL ELSE locked_by END,
     locked_at = CASE WHEN send_started_at IS NULL AND attempts < :max_attempts
@@ -186,12 +219,12 @@ SELECT name FROM pragma_table_info(:table);
 -- Resumed after the bounce guard paused it: judge only what is sent from now on.
 UPDATE campaigns
 SET paused_reason = NULL, guard_reset_at = :now
-WHERE status IN ('scheduled', 'sending') AND paused_reason IS NOT NULL;
+WHERE cr_claimable(status) AND paused_reason IS NOT NULL;
 
 -- name: guard_pause
 -- The bounce guard, after the roll-up (as cr_roll_up_guarded): a `sending` campaign
 -- with rows still queued is paused once more than :rate of its sends (sent +
--- rejected: failed with an error starting `rejected:`, since guard_reset_at) were
+-- rejected: failed as `rejected`, since guard_reset_at) were
 -- rejected, judged on at least :min_sends of them.
 WITH judged AS (
     SELECT c.id,
@@ -200,7 +233,7 @@ WITH judged AS (
                       WHERE q.campaign_id = c.id AND q.status = 'sent'
                         AND julianday(q.sent_at) >= julianday(c.guard_reset_at)) END AS sent,
            (SELECT count(*) FROM email_queue q
-            WHERE q.campaign_id = c.id AND q.status = 'failed' AND q.error LIKE 'rejected:%'
+            WHERE q.campaign_id = c.id AND q.status = 'failed' AND q.failure_kind = 'rejected'
               AND (c.guard_reset_at IS NULL
                    OR julianday(q.updated_at) >= julianday(c.guard_reset_at))) AS rejected
     FROM campaigns c
@@ -222,22 +255,83 @@ RETURNING campaigns.id AS campaign_id, campaigns.name AS campaign_name,
 
 -- name: status
 -- One row per campaign that has rows (or whose rows outlived it), as
--- cr_campaign_status: rows by status (JSON), queued rows due at :now, the next
--- queued row's time, failed rows that may have been delivered or whose recipient
--- was refused, the last error written, and why the bounce guard paused it.
-WITH by_status AS (
+-- cr_campaign_status_v2: rows by status (JSON), queued rows a claim would take at
+-- :now, the next queued row's time, failed rows that may have been delivered or whose
+-- recipient was refused, the last error written, why the bounce guard paused it, the
+-- other queued rows by why they wait ({reason: {rows, until}}, as cr_queued_reasons)
+-- and failed rows by kind.
+WITH queued AS (
+    SELECT q.id, q.campaign_id, q.scheduled_for, c.status AS campaign_status,
+           lower(substr(q.from_email, instr(q.from_email, '@') + 1)) AS domain,
+           EXISTS (SELECT 1 FROM suppressions s
+                   WHERE s.email = lower(trim(q.to_email))) AS suppressed
+    FROM email_queue q
+    LEFT JOIN campaigns c ON c.id = q.campaign_id
+    WHERE q.status = 'queued'
+),
+due AS (
+    SELECT k.id,
+           row_number() OVER (PARTITION BY k.domain
+                              ORDER BY julianday(k.scheduled_for), k.id) AS n,
+           CASE WHEN p.day_start = :day_start THEN p.day_count ELSE 0 END AS used,
+           max(coalesce(julianday(p.last_claimed_at), 0) + :min_interval / 86400.0,
+               julianday(:now)) AS first_turn
+    FROM queued k
+    LEFT JOIN domain_pacing p ON p.domain = k.domain
+    WHERE julianday(k.scheduled_for) <= julianday(:now) AND cr_claimable(k.campaign_status)
+),
+judged AS (
+    SELECT k.campaign_id, k.scheduled_for,
+           d.first_turn + :min_interval * (d.n - 1) / 86400.0 AS turn,
+           CASE WHEN NOT cr_claimable(k.campaign_status) THEN 'campaign_' || k.campaign_status
+                WHEN julianday(k.scheduled_for) > julianday(:now) THEN 'scheduled'
+                WHEN :daily_cap > 0 AND d.used + d.n > :daily_cap THEN 'daily_cap'
+                WHEN :min_interval > 0
+                     AND d.first_turn + :min_interval * (d.n - 1) / 86400.0 > julianday(:now)
+                    THEN 'domain_paced'
+                WHEN k.suppressed THEN 'suppressed'
+                ELSE 'due' END AS reason
+    FROM queued k
+    LEFT JOIN due d ON d.id = k.id
+),
+reasons AS (
+    SELECT campaign_id, reason, count(*) AS n,
+           CASE reason
+               WHEN 'scheduled' THEN (SELECT j2.scheduled_for FROM judged j2
+                                      WHERE j2.campaign_id = judged.campaign_id
+                                        AND j2.reason = 'scheduled'
+                                      ORDER BY julianday(j2.scheduled_for) LIMIT 1)
+               WHEN 'domain_paced' THEN strftime('%Y-%m-%dT%H:%M:%f+00:00', min(turn))
+           END AS until
+    FROM judged
+    GROUP BY campaign_id, reason
+),
+waiting AS (
+    SELECT campaign_id,
+           coalesce(sum(n) FILTER (WHERE reason IN ('due', 'suppressed')), 0) AS due_now,
+           coalesce(json_group_object(reason, json_object('rows', n, 'until', until))
+                        FILTER (WHERE reason <> 'due'), '{}') AS waiting
+    FROM reasons
+    GROUP BY campaign_id
+),
+by_status AS (
     SELECT campaign_id, status, count(*) AS n,
-           count(*) FILTER (WHERE status = 'queued'
-                            AND julianday(scheduled_for) <= julianday(:now)) AS due_now,
-           count(*) FILTER (WHERE status = 'failed' AND error LIKE 'ambiguous:%') AS ambiguous,
-           count(*) FILTER (WHERE status = 'failed' AND error LIKE 'rejected:%') AS rejected
+           count(*) FILTER (WHERE status = 'failed' AND failure_kind = 'ambiguous') AS ambiguous,
+           count(*) FILTER (WHERE status = 'failed' AND failure_kind = 'rejected') AS rejected
     FROM email_queue
     GROUP BY campaign_id, status
 ),
 per_campaign AS (
-    SELECT campaign_id, json_group_object(status, n) AS rows, sum(due_now) AS due_now,
+    SELECT campaign_id, json_group_object(status, n) AS rows,
            sum(ambiguous) AS ambiguous, sum(rejected) AS rejected
     FROM by_status
+    GROUP BY campaign_id
+),
+kinds AS (
+    SELECT campaign_id, json_group_object(failure_kind, n) AS failed_by_kind
+    FROM (SELECT campaign_id, failure_kind, count(*) AS n FROM email_queue
+          WHERE status = 'failed' AND failure_kind IS NOT NULL
+          GROUP BY campaign_id, failure_kind)
     GROUP BY campaign_id
 ),
 next_due AS (
@@ -255,10 +349,13 @@ last_error AS (
     WHERE error IS NOT NULL
 )
 SELECT p.campaign_id, c.name AS campaign_name, c.status AS campaign_status, p.rows,
-       p.due_now, d.scheduled_for AS next_scheduled_for, p.ambiguous, p.rejected,
-       e.error AS last_error, e.updated_at AS last_error_at, c.paused_reason
+       coalesce(w.due_now, 0) AS due_now, d.scheduled_for AS next_scheduled_for, p.ambiguous,
+       p.rejected, e.error AS last_error, e.updated_at AS last_error_at, c.paused_reason,
+       coalesce(w.waiting, '{}') AS waiting, coalesce(k.failed_by_kind, '{}') AS failed_by_kind
 FROM per_campaign p
 LEFT JOIN campaigns c ON c.id = p.campaign_id
+LEFT JOIN waiting w ON w.campaign_id = p.campaign_id
+LEFT JOIN kinds k ON k.campaign_id = p.campaign_id
 LEFT JOIN next_due d ON d.campaign_id = p.campaign_id AND d.n = 1
 LEFT JOIN last_error e ON e.campaign_id = p.campaign_id AND e.n = 1
 ORDER BY c.name, p.campaign_id;
@@ -273,14 +370,15 @@ SELECT status FROM campaigns WHERE id = :campaign_id;
 SELECT q.id,
        CASE WHEN EXISTS (SELECT 1 FROM suppressions s
                          WHERE s.email = lower(trim(q.to_email))) THEN 'suppressed'
-            WHEN q.error LIKE 'ambiguous:%' THEN 'ambiguous'
+            WHEN q.failure_kind = 'ambiguous' THEN 'ambiguous'
             ELSE 'retryable' END AS kind
 FROM email_queue q
 WHERE q.campaign_id = :campaign_id AND q.status = 'failed';
 
 -- name: requeue_failed
 UPDATE email_queue
-SET status = 'queued', attempts = 0, error = NULL, locked_by = NULL, locked_at = NULL,
+SET status = 'queued', attempts = 0, error = NULL, failure_kind = NULL, locked_by = NULL,
+    locked_at = NULL,
     send_started_at = NULL, scheduled_for = :now, updated_at = :now
 WHERE id = :id AND status = 'failed';
 

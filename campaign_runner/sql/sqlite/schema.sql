@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS email_queue (
     sent_at             TEXT,
     provider_message_id TEXT,
     error               TEXT,
+    failure_kind        TEXT CHECK (failure_kind IN ('rejected', 'ambiguous', 'invalid',
+                                                     'suppressed', 'content', 'campaign_gone',
+                                                     'transient', 'system', 'interrupted')),
     generated_at        TEXT,
     generation_model    TEXT,
     prompt_tokens       INTEGER,
@@ -70,10 +73,13 @@ CREATE TABLE IF NOT EXISTS suppressions (
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))
 );
 
--- One row per sending domain: when it last sent, and how many it sent today.
+-- One row per sending domain: when it last sent, and how many it sent today;
+-- previous_claimed_at is the claim before the last, which a row that ends before
+-- sending restores (see `give_back_pacing`).
 CREATE TABLE IF NOT EXISTS domain_pacing (
-    domain          TEXT PRIMARY KEY,
-    last_claimed_at TEXT NOT NULL,
-    day_start       TEXT NOT NULL,
-    day_count       INTEGER NOT NULL DEFAULT 0
+    domain              TEXT PRIMARY KEY,
+    last_claimed_at     TEXT NOT NULL,
+    previous_claimed_at TEXT,
+    day_start           TEXT NOT NULL,
+    day_count           INTEGER NOT NULL DEFAULT 0
 );
