@@ -328,7 +328,7 @@ class Pipeline:
                 provider_id = self.sender.send(message)
                 outcome = Outcome(SENT, provider_message_id=provider_id)
             except LeaseLost:
-                log.error(
+                log.warning(
                     "lease_lost",
                     email_id=email.id,
                     campaign_id=email.campaign_id,
@@ -525,7 +525,7 @@ def _settled_late(outcome: Outcome) -> str:
     )
     if outcome.status == SENT:
         return f"{note}; the provider accepted it as {outcome.provider_message_id}"
-    return f"{outcome.error} ({note})"
+    return f"{outcome.error} ({note})" if outcome.error else note
 
 
 def _finish(store: Store, email: Email, worker_id: str, outcome: Outcome, now: datetime) -> bool:
