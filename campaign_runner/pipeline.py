@@ -38,6 +38,7 @@ from .errors import (
     TransientError,
 )
 from .leases import Leases
+from .metrics import Metrics
 from .models import (
     AMBIGUOUS,
     FAILED,
@@ -48,6 +49,7 @@ from .models import (
     TRANSIENT,
     Content,
     Email,
+    Message,
     Outcome,
 )
 from .ports import BounceGuard, Generator, Pacing, Sender, Store
@@ -104,6 +106,7 @@ class Pipeline:
         sender: Sender,
         renderer: Renderer,
         clock: Clock = utc_now,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -111,6 +114,8 @@ class Pipeline:
         self.sender = sender
         self.renderer = renderer
         self.clock = clock
+        # Counted whether or not anyone reads them: served on /metrics with HTTP_LISTEN.
+        self.metrics = metrics or Metrics()
         self.guard = BounceGuard(pause_rate=config.bounce_pause_rate)
         self.stopping = threading.Event()  # set by the first stop signal
         self._halt_reason: str | None = None
@@ -156,7 +161,9 @@ class Pipeline:
         if report.claimed or report.recovered or written_late:
             self._roll_up()
         report.systemic = self._halt_reason
-        report.duration_ms = int((time.monotonic() - started) * 1000)
+        seconds = time.monotonic() - started
+        report.duration_ms = int(seconds * 1000)
+        self.metrics.cycle(seconds)
         log.info(
             "cycle",
             claimed=report.claimed,
@@ -227,6 +234,7 @@ class Pipeline:
                 self._halt(str(exc))  # the rows claimed already still finish
                 return work
             self.leases.hold(email.id for email in emails)
+            self.metrics.claim(len(emails))
             with self._started:
                 self._unstarted += len(emails)
             work += [(email, self._pool.submit(self._start, email)) for email in emails]
@@ -325,7 +333,7 @@ class Pipeline:
                 moment = self.clock()
                 self.store.start_send(email, self.config.worker_id, content, moment)
                 sent_from = moment
-                provider_id = self.sender.send(message)
+                provider_id = self._send(message)
                 outcome = Outcome(SENT, provider_message_id=provider_id)
             except LeaseLost:
                 log.warning(
@@ -346,7 +354,18 @@ class Pipeline:
             if not (subject or "").strip() and email.campaign is not None:
                 subject = personalize(email.campaign.subject or "", email, "campaign subject")
             return Content(subject=subject or "", body=email.body or "")
-        return self.generator.generate(email)
+        began = time.monotonic()
+        try:
+            return self.generator.generate(email)
+        finally:
+            self.metrics.generated(self.config.generator, time.monotonic() - began)
+
+    def _send(self, message: Message) -> str:
+        began = time.monotonic()
+        try:
+            return self.sender.send(message)
+        finally:
+            self.metrics.sent(self.config.sender, time.monotonic() - began)
 
     def _outcome_for(self, email: Email, exc: Exception, send_started: bool) -> Outcome:
         # The error text keeps the prefixes people know; the kind is what code reads.
@@ -482,6 +501,7 @@ class Pipeline:
                 advice=advice,
             )
             return None
+        self.metrics.email(outcome)
         log.log(
             _LEVEL[outcome.status],
             "email",

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from campaign_runner.adapters import build_pipeline
-from campaign_runner.errors import RowError, StoreUnavailable
+from campaign_runner.errors import RowError, StoreUnavailable, TransientError
 from campaign_runner.leases import Leases
 from campaign_runner.models import Message
 from campaign_runner.pipeline import Pipeline
@@ -99,6 +99,27 @@ def test_a_refusal_that_comes_after_recovery_failed_the_row_replaces_the_guess(
     assert stored["status"] == "failed"
     assert stored["error"].startswith("SparkPost refused the message: 422 invalid recipient (")
     assert "settled late" in stored["error"]
+
+
+def test_a_send_the_provider_put_off_after_recovery_failed_the_row_is_queued_again(
+    pipeline_with, sqlite_store
+) -> None:
+    camp, row = campaign(), email_row()
+    sqlite_store.stage(camp, [row])
+
+    def busy(message: Message) -> Exception:
+        recovered_by_another_worker(sqlite_store, 900)
+        return TransientError("SparkPost busy (503)")
+
+    pipeline_with(busy).run_cycle(Pacing())
+
+    (stored,) = sqlite_store.campaign_rows(camp["id"])
+    assert (stored["status"], stored["send_started_at"], stored["locked_by"]) == (
+        "queued",
+        None,
+        None,
+    )
+    assert stored["error"].startswith("SparkPost busy (503) (settled late: ")
 
 
 def test_a_send_slower_than_the_lease_keeps_its_lease(pipeline_with, sqlite_store) -> None:
