@@ -348,6 +348,10 @@ class Pipeline:
                 outcome = self._outcome_for(email, exc, sent_from is not None)
         return self._settle(email, outcome, started, sent_from)
 
+    def content_for(self, email: Email) -> Content:
+        """What this pipeline would send for the row, written nowhere (for test-send)."""
+        return self._content(email)
+
     def _content(self, email: Email) -> Content:
         if (email.body or "").strip():
             subject = email.subject

@@ -35,10 +35,11 @@ from ..ports import (
 )
 from ..sql import schema
 from . import reports
+from .intake_functions import IntakeFunctions
 from .rows import email_from_row
 
 SIGNATURE = re.compile(r"^(\w+)\((.*)\)$", re.DOTALL)
-PARAMETER = re.compile(r"^(p_\w+) (\w[\w ]*(?:\[\])?)$")  # an array type ends in []
+PARAMETER = re.compile(r"^(p_\w+) (\w[\w ]*(?:\[\])?)$")  # text[] too
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def _outcome_params(
     }
 
 
-class FunctionStore:
+class FunctionStore(IntakeFunctions):
     """The Store protocol over any `Transport`."""
 
     def __init__(self, transport: Transport) -> None:

@@ -33,15 +33,19 @@ from ..ports import (
     PausedCampaign,
 )
 from ..sql import schema
-from . import reports
+from . import intake_sqlite, reports
+from .intake_sqlite import IntakeSqlite
 from .rows import email_from_row
 
 Q = sql.queries("sqlite/queries.sql")
-UPGRADES = sql.queries("sqlite/upgrades.sql")
 BACKFILLS = sql.queries("sqlite/backfills.sql")
 ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
 SCHEMA_FILE = "sqlite/schema.sql"
 UPGRADES_FILE = "sqlite/upgrades.sql"
+# Created (schema files, in order) and added to older files (upgrade files).
+SCHEMA_FILES = (SCHEMA_FILE, intake_sqlite.SCHEMA_FILE)
+UPGRADE_FILES = (UPGRADES_FILE, intake_sqlite.UPGRADES_FILE)
+UPGRADES = {name: text for file in UPGRADE_FILES for name, text in sql.queries(file).items()}
 
 
 def path_from_url(url: str) -> Path:
@@ -68,16 +72,24 @@ def manifest() -> schema.Manifest:
     """The tables and columns the embedded schema has, read from an empty copy of it."""
     db = sqlite3.connect(":memory:")
     try:
-        db.executescript(sql.read(SCHEMA_FILE))
         wanted = schema.Manifest()
-        for table in schema.TABLE.findall(sql.read(SCHEMA_FILE)):
-            wanted.tables[table] = SCHEMA_FILE
-            for column in _columns(db, table):
-                wanted.columns[table, column] = SCHEMA_FILE
-        for statement in UPGRADES.values():
+        for file in UPGRADE_FILES:
+            for statement in sql.queries(file).values():
+                match = ADD_COLUMN.search(statement)
+                assert match is not None, statement
+                wanted.columns[match.groups()] = file
+        db.executescript(sql.read(SCHEMA_FILE))
+        for statement in UPGRADES.values():  # as _upgrade: those the schema lacks
             match = ADD_COLUMN.search(statement)
             assert match is not None, statement
-            wanted.columns[match.groups()] = UPGRADES_FILE
+            if match.group(2) not in _columns(db, match.group(1)):
+                db.execute(statement)
+        for file in SCHEMA_FILES:
+            db.executescript(sql.read(file))
+            for table in schema.TABLE.findall(sql.read(file)):
+                wanted.tables[table] = file
+                for column in _columns(db, table):
+                    wanted.columns.setdefault((table, column), file)
     finally:
         db.close()
     return wanted
@@ -115,7 +127,9 @@ def _finish_params(email: Email, worker_id: str, outcome: Outcome, now: datetime
     }
 
 
-class SqliteStore:
+class SqliteStore(IntakeSqlite):
+    rows_by_id = Q["rows_by_id"]
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
@@ -133,6 +147,8 @@ class SqliteStore:
             raise StoreUnavailable(f"cannot open the SQLite store at {path}: {exc}") from None
         self.where = str(path)
         self.added = self._upgrade()
+        with self._lock:  # its indexes need the upgraded columns
+            self._db.executescript(sql.read(intake_sqlite.SCHEMA_FILE))
 
     def _upgrade(self) -> list[str]:
         """Add the columns of `upgrades.sql` that a file made by an older version lacks,
