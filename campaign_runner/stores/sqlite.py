@@ -116,6 +116,20 @@ def _first_due(db: sqlite3.Connection, params: dict[str, Any], limit: int) -> li
     return picked
 
 
+def _finish_params(email: Email, worker_id: str, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    return {
+        "id": email.id,
+        "worker": worker_id,
+        "now": _iso(now),
+        "status": outcome.status,
+        "error": outcome.error,
+        "failure_kind": outcome.failure_kind,
+        "provider_message_id": outcome.provider_message_id,
+        "retry_at": _iso(outcome.retry_at),
+        "give_back": outcome.status == QUEUED and not outcome.count_attempt,
+    }
+
+
 class SqliteStore(IntakeSqlite):
     rows_by_id = Q["rows_by_id"]
 
@@ -253,26 +267,42 @@ class SqliteStore(IntakeSqlite):
             leased = db.execute(Q["leased_row"], {"id": email.id, "worker": worker_id}).fetchone()
             if leased is None:
                 return False
-            db.execute(
-                Q["finish"],
-                {
-                    "id": email.id,
-                    "worker": worker_id,
-                    "now": _iso(now),
-                    "status": outcome.status,
-                    "error": outcome.error,
-                    "failure_kind": outcome.failure_kind,
-                    "provider_message_id": outcome.provider_message_id,
-                    "retry_at": _iso(outcome.retry_at),
-                    "give_back": outcome.status == QUEUED and not outcome.count_attempt,
-                },
-            )
+            db.execute(Q["finish"], _finish_params(email, worker_id, outcome, now))
             if leased["send_started_at"] is None and outcome.status != SENT:
                 db.execute(
                     Q["give_back_pacing"],
                     {"domain": leased["domain"], "locked_at": leased["locked_at"]},
                 )
         return True
+
+    def settle_late(
+        self,
+        email: Email,
+        worker_id: str,
+        outcome: Outcome,
+        send_started_at: datetime,
+        now: datetime,
+    ) -> bool:
+        params = _finish_params(email, worker_id, outcome, now)
+        with self._transaction() as db:
+            reopened = db.execute(
+                Q["reopen_guessed"], {**params, "send_started_at": _iso(send_started_at)}
+            ).fetchall()
+            if not reopened:
+                return False
+            # The send had started: nothing of the domain's pacing is given back.
+            db.execute(Q["finish"], params)
+            campaign = {"campaign_id": reopened[0]["campaign_id"], "now": _iso(now)}
+            db.execute(Q["recount_campaign"], campaign)
+            if outcome.status == QUEUED:
+                db.execute(Q["reopen_campaign"], campaign)
+        return True
+
+    def renew_leases(self, worker_id: str, ids: list[str], now: datetime) -> int:
+        with self._transaction() as db:
+            return db.execute(
+                Q["renew_leases"], {"ids": json.dumps(ids), "worker": worker_id, "now": _iso(now)}
+            ).rowcount
 
     def recover_stale(self, lease_seconds: int, max_attempts: int, now: datetime) -> Counter[str]:
         cutoff = now - timedelta(seconds=lease_seconds)

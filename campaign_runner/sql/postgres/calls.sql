@@ -102,3 +102,11 @@ cr_campaign_rows(p_campaign_id uuid, p_status text, p_after_id uuid, p_limit int
 
 -- name: test_send_row
 cr_test_send_row(p_campaign_id uuid, p_row_id uuid, p_address text)
+
+-- name: renew_leases
+cr_renew_leases(p_worker text, p_ids uuid[], p_now timestamptz)
+
+-- name: settle_late
+cr_settle_late(p_id uuid, p_worker text, p_now timestamptz, p_status text, p_error text,
+               p_failure_kind text, p_provider_message_id text, p_retry_at timestamptz,
+               p_give_back boolean, p_send_started_at timestamptz)
