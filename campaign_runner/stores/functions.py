@@ -36,6 +36,7 @@ from ..ports import (
 from ..sql import schema
 from . import reports
 from .rows import email_from_row
+from .sequences_functions import SequenceFunctions
 
 SIGNATURE = re.compile(r"^(\w+)\((.*)\)$", re.DOTALL)
 PARAMETER = re.compile(r"^(p_\w+) (\w[\w ]*)$")
@@ -104,7 +105,7 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-class FunctionStore:
+class FunctionStore(SequenceFunctions):
     """The Store protocol over any `Transport`."""
 
     name: str

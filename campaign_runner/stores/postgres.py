@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
 
 from .. import sql
 from ..config import ConfigError
@@ -97,6 +98,9 @@ class PsycopgTransport:
         self._conn: psycopg.Connection[Any] | None = None
 
     def call(self, call: Call, params: Mapping[str, Any], row_scoped: bool = False) -> Any:
+        # Values for jsonb parameters come as plain data, as the RPC transport posts them.
+        kinds = dict(call.parameters)
+        params = {k: Jsonb(v) if kinds[k] == "jsonb" else v for k, v in params.items()}
         (row,) = self._execute(call.function, statement(call), params, row_scoped)
         return row[0]
 

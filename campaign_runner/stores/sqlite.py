@@ -32,16 +32,21 @@ from ..ports import (
     Pacing,
     PausedCampaign,
 )
+from ..sequences.model import lead_bucket
 from ..sql import schema
-from . import reports
+from . import reports, sequences_sqlite
 from .rows import email_from_row
+from .sequences_sqlite import SequenceSqlite
 
 Q = sql.queries("sqlite/queries.sql")
-UPGRADES = sql.queries("sqlite/upgrades.sql")
 BACKFILLS = sql.queries("sqlite/backfills.sql")
 ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
 SCHEMA_FILE = "sqlite/schema.sql"
 UPGRADES_FILE = "sqlite/upgrades.sql"
+# Created (schema files, in order, after the upgrades) and added to older files.
+SCHEMA_FILES = (SCHEMA_FILE, sequences_sqlite.SCHEMA_FILE)
+UPGRADE_FILES = (UPGRADES_FILE, sequences_sqlite.UPGRADES_FILE)
+UPGRADES = {name: text for file in UPGRADE_FILES for name, text in sql.queries(file).items()}
 
 
 def path_from_url(url: str) -> Path:
@@ -68,16 +73,23 @@ def manifest() -> schema.Manifest:
     """The tables and columns the embedded schema has, read from an empty copy of it."""
     db = sqlite3.connect(":memory:")
     try:
-        db.executescript(sql.read(SCHEMA_FILE))
         wanted = schema.Manifest()
-        for table in schema.TABLE.findall(sql.read(SCHEMA_FILE)):
-            wanted.tables[table] = SCHEMA_FILE
-            for column in _columns(db, table):
-                wanted.columns[table, column] = SCHEMA_FILE
+        for file in UPGRADE_FILES:
+            for statement in sql.queries(file).values():
+                match = ADD_COLUMN.search(statement)
+                assert match is not None, statement
+                wanted.columns[match.groups()] = file
+        db.executescript(sql.read(SCHEMA_FILE))
         for statement in UPGRADES.values():
-            match = ADD_COLUMN.search(statement)
-            assert match is not None, statement
-            wanted.columns[match.groups()] = UPGRADES_FILE
+            table, column = ADD_COLUMN.search(statement).groups()  # type: ignore[union-attr]
+            if column not in _columns(db, table):
+                db.execute(statement)
+        for file in SCHEMA_FILES:
+            db.executescript(sql.read(file))
+            for table in schema.TABLE.findall(sql.read(file)):
+                wanted.tables[table] = file
+                for column in _columns(db, table):
+                    wanted.columns.setdefault((table, column), file)
     finally:
         db.close()
     return wanted
@@ -101,7 +113,7 @@ def _first_due(db: sqlite3.Connection, params: dict[str, Any], limit: int) -> li
     return picked
 
 
-class SqliteStore:
+class SqliteStore(SequenceSqlite):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
@@ -119,6 +131,9 @@ class SqliteStore:
             raise StoreUnavailable(f"cannot open the SQLite store at {path}: {exc}") from None
         self.where = str(path)
         self.added = self._upgrade()
+        with self._lock:  # their indexes need the upgraded columns
+            self._db.executescript(sql.read(sequences_sqlite.SCHEMA_FILE))
+        self._db.create_function("cr_lead_bucket", 1, lead_bucket, deterministic=True)
 
     def _upgrade(self) -> list[str]:
         """Add the columns of `upgrades.sql` that a file made by an older version lacks,

@@ -25,7 +25,7 @@ from tests.fixtures.postgres import Server, free_port
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = (
     "0001_schema.sql, 0002_functions.sql, 0003_operations.sql, 0004_paced_claim.sql, "
-    "0005_failure_kinds.sql"
+    "0005_failure_kinds.sql, 0010_sequences.sql"
 )
 Capture = pytest.CaptureFixture[str]
 
@@ -78,7 +78,7 @@ def test_check_on_an_unmigrated_database_names_the_migrations(
     lines = out.splitlines()
     assert lines[0].startswith("ok       store: postgres at postgres@127.0.0.1")
     assert lines[1] == (
-        "PROBLEM  schema: version 0, this build needs 5: "
+        "PROBLEM  schema: version 0, this build needs 10: "
         f"run `campaign-runner migrate` to apply {MIGRATIONS}"
     )
     assert "PROBLEM  schema: missing tables cr_schema_migrations, campaigns" in lines[2]
@@ -94,15 +94,16 @@ def test_migrate_then_check_from_the_command_line(
         outputs.append(capsys.readouterr().out)
     first, again, checked = outputs
 
-    assert first.splitlines()[:5] == [
+    assert first.splitlines()[:6] == [
         "applied 0001_schema.sql",
         "applied 0002_functions.sql",
         "applied 0003_operations.sql",
         "applied 0004_paced_claim.sql",
         "applied 0005_failure_kinds.sql",
+        "applied 0010_sequences.sql",
     ]
-    assert again.strip().endswith("schema at version 5, nothing to apply")
-    assert "ok       schema: version 5" in checked
+    assert again.strip().endswith("schema at version 10, nothing to apply")
+    assert "ok       schema: version 10" in checked
 
 
 def test_a_wrong_password_gives_one_line_without_the_password(
@@ -189,5 +190,9 @@ def test_migrate_upgrades_an_embedded_store_of_an_older_version(
 
     assert capsys.readouterr().out == (
         f"sqlite at {tmp_path / 'queue.db'}: upgraded the schema "
-        "(added campaigns.paused_reason, campaigns.guard_reset_at)\n"
+        "(added campaigns.paused_reason, campaigns.guard_reset_at, campaigns.send_days, "
+        "campaigns.send_time_start, campaigns.send_time_end, campaigns.timezone, "
+        "campaigns.daily_limit, campaigns.ab_testing_enabled, campaigns.from_email, "
+        "email_queue.lead_id, email_queue.step_number, email_queue.variant, "
+        "email_queue.message_id_header, email_queue.references_header)\n"
     )

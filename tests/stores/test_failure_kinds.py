@@ -147,7 +147,7 @@ def test_0005_fills_the_kinds_and_the_previous_workers_finish_still_writes_one(
     waiting = seed.email(campaign)
     seed.close()
 
-    assert [m.file for m in migrate.apply(pg_fresh_dsn)] == ["0005_failure_kinds.sql"]
+    assert [m.file for m in migrate.apply(pg_fresh_dsn)][0] == "0005_failure_kinds.sql"
 
     with psycopg.connect(pg_fresh_dsn, autocommit=True, row_factory=dict_row) as conn:
         kinds = {
@@ -173,7 +173,7 @@ def test_0005_fills_the_kinds_and_the_previous_workers_finish_still_writes_one(
     assert finished is not None and finished["ok"] is True
     assert row is not None and row["failure_kind"] == "rejected"
     assert shown["rejected"] == 2 and shown["ambiguous"] == 1
-    assert PostgresStore(pg_fresh_dsn).schema_version() == 5
+    assert PostgresStore(pg_fresh_dsn).schema_version() == schema.latest()
 
 
 def plant_via(seed: PostgresSeeder, campaign: str, status: str, error: str) -> str:

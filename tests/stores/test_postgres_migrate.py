@@ -34,6 +34,7 @@ def test_migrate_applies_every_file_once_and_a_second_run_changes_nothing(
         "0003_operations.sql",
         "0004_paced_claim.sql",
         "0005_failure_kinds.sql",
+        "0010_sequences.sql",
     ]
     assert second == []
     assert run(pg_fresh_dsn, "schema_snapshot") == before
@@ -77,7 +78,7 @@ def test_check_names_the_migration_behind_each_missing_part(
     assert check.main(cfg) == 1
 
     out = capsys.readouterr().out
-    assert "ok       schema: version 5\n" in out
+    assert "ok       schema: version 10\n" in out
     assert (
         "PROBLEM  schema: missing column email_queue.prompt_tokens, added by 0001_schema.sql" in out
     )
@@ -109,6 +110,7 @@ def test_0004_applies_over_version_3_and_applied_again_by_hand_changes_nothing(
     assert [m.file for m in migrate.apply(pg_fresh_dsn)] == [
         "0004_paced_claim.sql",
         "0005_failure_kinds.sql",
+        "0010_sequences.sql",
     ]
     before = run(pg_fresh_dsn, "schema_snapshot")
     with psycopg.connect(pg_fresh_dsn, autocommit=True) as conn:

@@ -40,3 +40,25 @@ cr_retry_failed(p_campaign_id text, p_include_ambiguous boolean, p_now timestamp
 
 -- name: schema_version
 cr_schema_version()
+
+-- name: sequence_progress
+cr_sequence_progress(p_now timestamptz)
+
+-- name: sequence_campaigns
+cr_sequence_campaigns(p_now timestamptz)
+
+-- name: due_leads
+cr_due_leads(p_campaigns jsonb, p_now timestamptz, p_limit int)
+
+-- name: dispatch_leads
+cr_dispatch_leads(p_campaigns jsonb, p_leads jsonb, p_now timestamptz)
+
+-- name: reply_mailbox
+cr_reply_mailbox(p_mailbox text)
+
+-- name: record_inbound
+cr_record_inbound(p_mailbox text, p_address text, p_uidvalidity bigint, p_last_uid bigint,
+                  p_messages jsonb, p_now timestamptz)
+
+-- name: sequence_status
+cr_sequence_status()

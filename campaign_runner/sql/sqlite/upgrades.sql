@@ -12,7 +12,8 @@ ALTER TABLE campaigns ADD COLUMN guard_reset_at TEXT;
 -- name: email_queue_failure_kind
 ALTER TABLE email_queue ADD COLUMN failure_kind TEXT
     CHECK (failure_kind IN ('rejected', 'ambiguous', 'invalid', 'suppressed', 'content',
-                            'campaign_gone', 'transient', 'system', 'interrupted'));
+                            'campaign_gone', 'transient', 'system', 'interrupted',
+                            'stopped'));
 
 -- name: domain_pacing_previous_claimed_at
 ALTER TABLE domain_pacing ADD COLUMN previous_claimed_at TEXT;
