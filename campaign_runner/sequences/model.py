@@ -271,7 +271,6 @@ def counts_from(value: Any) -> dict[str, int]:
     return {name: int(n) for name, n in (_json(value) or {}).items() if n}
 
 
-
 def lead_bucket(lead_id: str) -> int:
     """A lead's bucket, 0-99, from its id alone: 0010's cr_lead_bucket, so the same lead
     gets the same variant in every store."""
