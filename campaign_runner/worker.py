@@ -17,6 +17,7 @@ from .duties import Backoff, Duties, Duty
 from .errors import StoreUnavailable
 from .liveness import Liveness
 from .pipeline import Pipeline, leave_stop_signals_to_main_thread
+from .sequences.dispatch import Dispatcher
 from .window import SendingWindow
 
 log = structlog.get_logger("campaign_runner")
@@ -37,8 +38,21 @@ class Worker:
         self.liveness = liveness
         self.config = pipeline.config
         self._wake = threading.Event()
+        self.dispatcher = Dispatcher(
+            pipeline.store,  # type: ignore[arg-type]  # every store keeps sequences
+            pipeline.generator,
+            window,
+            pipeline.clock,
+            self.config.sequence_dispatch_limit,
+        )
         self.duties = Duties(
             [
+                Duty(
+                    "sequence_dispatch",
+                    self.config.sequence_dispatch_seconds,
+                    self.dispatcher.run,
+                    in_window_only=True,  # what it queues waits for the window anyway
+                ),
                 Duty(
                     "stale_recovery",
                     self.config.lease_seconds / RECOVERY_CHECKS_PER_LEASE,
@@ -109,6 +123,7 @@ class Worker:
             return 0
         code = 0
         try:
+            self.dispatcher.run()
             self.pipeline.run_cycle()
         except StoreUnavailable as exc:
             log.error("store_unavailable", error=str(exc))

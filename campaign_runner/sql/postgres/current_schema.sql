@@ -302,7 +302,8 @@ begin
         ),
         locked as (
             select l.id, l.from_email, w.step_number, w.variant, w.subject, w.body, w.model,
-                   row_number() over (order by coalesce(l.next_email_at, l.created_at), l.id)
+                   row_number() over (partition by l.from_email is null
+                                      order by coalesce(l.next_email_at, l.created_at), l.id)
                        as n
             from (select l.*
                   from campaign_leads l
