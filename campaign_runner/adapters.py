@@ -59,6 +59,7 @@ def make_renderer(config: Config) -> Renderer:
     return Renderer(
         unsubscribe_url=config.unsubscribe_url,
         sender_address=config.sender_address,
+        reply_address=config.reply_address,
         # Non-transactional SparkPost mail: SparkPost suppresses whoever clicks this link.
         msys_unsubscribe=config.sender == "sparkpost" and not config.sparkpost_transactional,
     )

@@ -75,6 +75,11 @@ class Email:
     scheduled_for: datetime | None
     campaign: Campaign | None
     suppressed: bool = False
+    # A sequence step's thread: our Message-ID for it, the earlier steps' (oldest
+    # first, space-separated), and the lead's reply token. None for a single email.
+    message_id_header: str | None = None
+    references_header: str | None = None
+    reply_token: str | None = None
 
     @property
     def recipient_domain(self) -> str:

@@ -47,8 +47,12 @@ def build(message: Message, message_id: str) -> bytes:
     headers += [
         ("Subject", unstructured(message.subject)),
         ("Date", format_datetime(datetime.now(UTC))),
-        ("Message-ID", message_id),
-        *((name, unstructured(value)) for name, value in message.headers.items()),
+        ("Message-ID", message.headers.get("Message-ID", message_id)),
+        *(
+            (name, unstructured(value))
+            for name, value in message.headers.items()
+            if name != "Message-ID"
+        ),
         ("MIME-Version", "1.0"),
         ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
     ]

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from campaign_runner.models import Content, Email
+from campaign_runner.ports import Pacing
 from campaign_runner.sequences.dispatch import Dispatcher, DispatchReport
 from campaign_runner.sequences.model import Inbound, MailboxState, lead_bucket
 from campaign_runner.window import SendingWindow
@@ -55,6 +56,9 @@ def test_each_step_is_queued_once_then_the_lead_advances_and_completes(kit: Kit)
         "@acme.test>"
     )
     assert row["references_header"] is None
+    claimed = {e.id: e for e in kit.store.claim("w1", 10, T0, Pacing())}
+    assert claimed[row["id"]].message_id_header == row["message_id_header"]
+    assert claimed[row["id"]].reply_token == first["reply_token"]
 
     mark_sent(kit.seed, row["id"], T0 + timedelta(minutes=3))
     assert dispatch(kit, T0 + timedelta(hours=1)).progress == {"advanced": 1}

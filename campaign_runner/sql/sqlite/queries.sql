@@ -52,7 +52,8 @@ WHERE status = 'scheduled'
 
 -- name: rows_by_id
 SELECT q.id, q.campaign_id, q.to_email, q.to_name, q.from_email, q.subject, q.body,
-       q.metadata, q.attempts, q.scheduled_for,
+       q.metadata, q.attempts, q.scheduled_for, q.message_id_header, q.references_header,
+       (SELECT l.reply_token FROM campaign_leads l WHERE l.id = q.lead_id) AS reply_token,
        c.id AS c_id, c.name AS c_name, c.status AS c_status, c.subject AS c_subject,
        c.body_template AS c_body_template, c.ai_prompt AS c_ai_prompt,
        c.from_name AS c_from_name, c.reply_to AS c_reply_to,
