@@ -18,6 +18,7 @@ from .errors import StoreUnavailable
 from .liveness import Liveness
 from .pipeline import Pipeline, leave_stop_signals_to_main_thread
 from .sequences.dispatch import Dispatcher
+from .sequences.replies import ReplyPoller
 from .window import SendingWindow
 
 log = structlog.get_logger("campaign_runner")
@@ -45,8 +46,15 @@ class Worker:
             pipeline.clock,
             self.config.sequence_dispatch_limit,
         )
+        self.replies = ReplyPoller(
+            pipeline.store,  # type: ignore[arg-type]
+            self.config.reply_imap_url,
+            pipeline.clock,
+        )
+        polls = [Duty("reply_poll", self.config.reply_poll_seconds, self.replies.run)]
         self.duties = Duties(
             [
+                *(polls if self.replies.mailboxes else []),
                 Duty(
                     "sequence_dispatch",
                     self.config.sequence_dispatch_seconds,
@@ -117,6 +125,12 @@ class Worker:
     # -- running ------------------------------------------------------------
 
     def run_once(self) -> int:
+        try:
+            if self.replies.mailboxes:  # replies stop leads before their next step is queued
+                self.replies.run()
+        except StoreUnavailable as exc:
+            log.error("store_unavailable", error=str(exc))
+            return 1
         now = self.pipeline.clock()
         if not self.window.is_open(now):
             log.info("window_closed", next_open=self._local(self.window.next_open(now)))

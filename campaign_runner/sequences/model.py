@@ -233,7 +233,7 @@ def due_lead_from(row: Mapping[str, Any]) -> DueLead:
 
 
 def mailbox_state_from(row: Mapping[str, Any] | None) -> MailboxState | None:
-    if row is None:
+    if not row:  # never read
         return None
     uidvalidity = row["uidvalidity"]
     return MailboxState(

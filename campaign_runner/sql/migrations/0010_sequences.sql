@@ -612,14 +612,14 @@ begin
 end
 $$;
 
--- How far the reply poll has read a mailbox: {uidvalidity, last_uid}, null for one
+-- How far the reply poll has read a mailbox: {uidvalidity, last_uid}, {} for one
 -- never read.
 create or replace function cr_reply_mailbox(p_mailbox text) returns jsonb
 language sql stable
 set search_path = public, pg_temp
 as $$
-    select jsonb_build_object('uidvalidity', uidvalidity, 'last_uid', last_uid)
-    from reply_mailboxes where mailbox = p_mailbox
+    select coalesce((select jsonb_build_object('uidvalidity', uidvalidity, 'last_uid', last_uid)
+                     from reply_mailboxes where mailbox = p_mailbox), '{}'::jsonb)
 $$;
 
 -- What the reply poll read from one mailbox (sending address p_address), in one

@@ -732,8 +732,8 @@ CREATE FUNCTION public.cr_reply_mailbox(p_mailbox text) RETURNS jsonb
     LANGUAGE sql STABLE
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    select jsonb_build_object('uidvalidity', uidvalidity, 'last_uid', last_uid)
-    from reply_mailboxes where mailbox = p_mailbox
+    select coalesce((select jsonb_build_object('uidvalidity', uidvalidity, 'last_uid', last_uid)
+                     from reply_mailboxes where mailbox = p_mailbox), '{}'::jsonb)
 $$;
 
 CREATE PROCEDURE public.cr_restrict_routines()
