@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from .config import Config, ConfigError
 from .generators.template import TemplateGenerator
+from .metrics import Metrics
 from .pipeline import Clock, Pipeline, utc_now
 from .ports import Generator, Sender, Store
 from .render import Renderer
 from .senders.outbox import OutboxSender
-from .senders.sparkpost import SparkPostSender
+from .senders.sparkpost import SparkPostSender, transactional
 from .sql.schema import require_schema
 from .stores.postgres import PostgresStore
 from .stores.sqlite import SqliteStore, path_from_url
+from .unsubscribe import links_for
 
 
 def open_store(config: Config) -> Store:
@@ -37,13 +39,13 @@ def store_for(config: Config) -> Store:
     raise ConfigError(f"the {config.store} store is not available in this build")
 
 
-def make_generator(config: Config) -> Generator:
+def make_generator(config: Config, metrics: Metrics | None = None) -> Generator:
     if config.generator == "template":
         return TemplateGenerator(explicit=config.generator_explicit)
     if config.generator == "groq":
         from .generators.groq import GroqGenerator
 
-        return GroqGenerator(config)
+        return GroqGenerator(config, metrics=metrics)
     raise ConfigError(f"GENERATOR={config.generator}: not available in this build")
 
 
@@ -57,23 +59,34 @@ def make_sender(config: Config) -> Sender:
 
 def make_renderer(config: Config) -> Renderer:
     return Renderer(
-        unsubscribe_url=config.unsubscribe_url,
+        links=links_for(
+            config.unsubscribe_base_url, config.unsubscribe_url, config.unsubscribe_secret
+        ),
         sender_address=config.sender_address,
         reply_address=config.reply_address,
         # Non-transactional SparkPost mail: SparkPost suppresses whoever clicks this link.
-        msys_unsubscribe=config.sender == "sparkpost" and not config.sparkpost_transactional,
+        msys_unsubscribe=config.sender == "sparkpost" and not transactional(config),
     )
 
 
 def build_pipeline(
-    config: Config, store: Store, clock: Clock = utc_now, *, dry_run: bool = False
+    config: Config,
+    store: Store,
+    clock: Clock = utc_now,
+    *,
+    dry_run: bool = False,
+    metrics: Metrics | None = None,
 ) -> Pipeline:
+    """`metrics`: the counters `/metrics` serves (see `web.start_http`); without them the
+    pipeline counts into a registry nobody reads."""
+    metrics = metrics or Metrics()
     return Pipeline(
         config,
         store=store,
-        generator=make_generator(config),
+        generator=make_generator(config, metrics),
         # A dry run never calls its sender, so it needs no sending key.
         sender=OutboxSender(config.outbox_dir) if dry_run else make_sender(config),
         renderer=make_renderer(config),
         clock=clock,
+        metrics=metrics,
     )

@@ -1,7 +1,8 @@
 """`campaign-runner check`: is this configuration ready to run?
 
 One line per part (the store and whether it is reachable, the schema, the
-sender, the generator), each `ok` or `PROBLEM`; the exit status is 1 when any
+sender, the generator, unsubscribe), each `ok` or `PROBLEM` (unsubscribe
+without one-click is an `ok` line that says "warning"); the exit status is 1 when any
 line is a problem. A bad setting never gets this far: loading the config
 refuses it with its own line (exit 2).
 """
@@ -23,7 +24,12 @@ class Finding:
 
 
 def main(cfg: Config) -> int:
-    findings = [*store_findings(cfg), sender_finding(cfg), generator_finding(cfg)]
+    findings = [
+        *store_findings(cfg),
+        sender_finding(cfg),
+        generator_finding(cfg),
+        unsubscribe_finding(cfg),
+    ]
     for finding in findings:
         print(f"{'ok' if finding.ok else 'PROBLEM':<8} {finding.text}")
     return 0 if all(finding.ok for finding in findings) else 1
@@ -85,4 +91,34 @@ def generator_finding(cfg: Config) -> Finding:
         True,
         "generator: template, GROQ_API_KEY not set: a campaign written for the LLM "
         "(ai_prompt, no body_template) halts until it is set or GENERATOR=template",
+    )
+
+
+def unsubscribe_finding(cfg: Config) -> Finding:
+    """A warning, not a problem: mail without one-click unsubscribe still goes out, but
+    Gmail and Yahoo require RFC 8058 one-click from bulk senders."""
+    if cfg.unsubscribe_base_url:
+        text = f"unsubscribe: one-click (RFC 8058) at {cfg.unsubscribe_base_url}/u/<token>"
+        if cfg.sender == "sparkpost":
+            text += ", sent as transactional so that SparkPost keeps our List-Unsubscribe"
+        if not cfg.http_listen:
+            text += "; warning: HTTP_LISTEN is empty, so another worker must serve that URL"
+        return Finding(True, text)
+    if cfg.unsubscribe_url.startswith("https://"):
+        return Finding(
+            True,
+            "unsubscribe: your page UNSUBSCRIBE_URL with List-Unsubscribe-Post: it must "
+            "accept RFC 8058 one-click POSTs",
+        )
+    if cfg.sender == "sparkpost" and not cfg.sparkpost_transactional:
+        return Finding(
+            True,
+            "unsubscribe: warning: no one-click of ours; SparkPost puts its own List-Unsubscribe "
+            "on this non-transactional mail, but its unsubscribes reach only SparkPost's list; "
+            "set UNSUBSCRIBE_BASE_URL and HTTP_LISTEN",
+        )
+    return Finding(
+        True,
+        "unsubscribe: warning: mailto: only, no one-click (RFC 8058), which Gmail and Yahoo "
+        "require of bulk senders; set UNSUBSCRIBE_BASE_URL and HTTP_LISTEN",
     )

@@ -21,9 +21,11 @@ from .adapters import build_pipeline, open_store
 from .config import EVERY_PART, Config, ConfigError, Part
 from .errors import StoreUnavailable
 from .liveness import Liveness, heartbeat_age, heartbeat_limit
+from .metrics import Metrics
 from .pipeline import pacing_for, utc_now
 from .ports import Pacing, Store
 from .stores.sqlite import SqliteStore, path_from_url
+from .web import HttpServer, queue_due, start_http
 from .window import SendingWindow
 from .worker import Worker
 
@@ -149,7 +151,9 @@ def _refuse_what_it_cannot_do(cfg: Config, *, dry_run: bool) -> None:
 
 
 def _run(cfg: Config, store: Store, *, once: bool, dry_run: bool) -> int:
-    pipeline = build_pipeline(cfg, store, dry_run=dry_run)
+    metrics = Metrics(due_now=queue_due(store))
+    pipeline = build_pipeline(cfg, store, dry_run=dry_run, metrics=metrics)
+    http: HttpServer | None = None  # HTTP_LISTEN's pages, health and metrics while sending
     try:
         window = _window(cfg)
         if dry_run:
@@ -159,16 +163,20 @@ def _run(cfg: Config, store: Store, *, once: bool, dry_run: bool) -> int:
         worker = Worker(pipeline, window, liveness)
         worker.install_signal_handlers()
         if not once:
+            http = start_http(cfg, store, metrics)
             return worker.run_forever()
         with once_lock.held(cfg.lock_file) as mine:
             if not mine:
                 log.info("once_skipped", reason=f"another run holds {cfg.lock_file}")
                 return 0
+            http = start_http(cfg, store, metrics)
             code = worker.run_once()
             # Cron and timer users watch `health` too: each run, window open or not, is a beat.
             liveness.beat()
             return code
     finally:
+        if http is not None:
+            http.stop()
         pipeline.close()
 
 

@@ -136,8 +136,8 @@ def _http_url(raw: str) -> str:
 
 def _unsubscribe_url(raw: str) -> str:
     value = raw.strip()
-    # The renderer fills in these two and no other: any other brace would be sent as typed.
-    bare = value.replace("{email_id}", "").replace("{email}", "")
+    # The renderer fills in these three and no other: any other brace would be sent as typed.
+    bare = value.replace("{email_id}", "").replace("{token}", "").replace("{email}", "")
     if "{" in bare or "}" in bare:
         raise ValueError
     parts = urlsplit(bare)
@@ -168,6 +168,28 @@ def _reply_address(raw: str) -> str:
     return value
 
 
+def _https_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if not value.startswith("https://") or len(value) < 12 or any(c in value for c in " ?#"):
+        raise ValueError
+    return value
+
+
+def _secret(raw: str) -> str:
+    value = raw.strip()
+    if len(value) < 16:
+        raise ValueError
+    return value
+
+
+def _listen(raw: str) -> str:
+    """`host:port` or `[v6]:port`; port 0 asks the system for a free one."""
+    host, _, port = raw.strip().rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError
+    return raw.strip()
+
+
 def _worker_id(raw: str) -> str:
     return raw.strip() or f"{socket.gethostname()}:{os.getpid()}"
 
@@ -182,10 +204,13 @@ DATABASE_URL = Kind(
 )
 HTTP_URL = Kind("an http:// or https:// URL", _http_url)
 UNSUBSCRIBE_URL = Kind(
-    "an https:// or http:// URL or a mailto: address; {email_id} and {email} are the only "
-    "placeholders",
+    "an https:// or http:// URL or a mailto: address; {email_id}, {token} and {email} are "
+    "the only placeholders",
     _unsubscribe_url,
 )
+HTTPS_URL = Kind("an https:// URL without query or fragment (RFC 8058 requires https)", _https_url)
+SECRET = Kind("a random string of at least 16 characters", _secret)
+LISTEN = Kind("host:port, e.g. 127.0.0.1:8080 or [::1]:8080", _listen)
 WORKER_ID = Kind("a name", _worker_id)
 IMAP_URLS = Kind(
     "imap:// or imaps:// URLs like imaps://user:password@host/INBOX, separated by spaces",
@@ -297,7 +322,10 @@ class Config:
     sparkpost_track_opens = Setting(BOOL, "false", "SparkPost open tracking")
     sparkpost_track_clicks = Setting(BOOL, "false", "SparkPost click tracking")
     sparkpost_transactional = Setting(
-        BOOL, "false", "send as transactional (SparkPost then adds no List-Unsubscribe of its own)"
+        BOOL,
+        "false",
+        "send as transactional (SparkPost then adds no List-Unsubscribe of its own); "
+        "always on with UNSUBSCRIBE_BASE_URL, so that SparkPost keeps ours",
     )
     sparkpost_sandbox = Setting(BOOL, "false", "SparkPost sandbox mode (test sending domain)")
     sparkpost_timeout_seconds = Setting(number(1, 300), "30", "timeout of one SparkPost request")
@@ -393,7 +421,8 @@ class Config:
     unsubscribe_url = Setting(
         optional(UNSUBSCRIBE_URL),
         "",
-        "unsubscribe link; {email_id} and {email} are filled in; empty means mailto: reply",
+        "unsubscribe page of your own; {email_id} and {token} (signed row id; {email} gets it "
+        "too) are filled in; empty means mailto: reply (see UNSUBSCRIBE_BASE_URL)",
     )
     sender_address = Setting(TEXT, "", "postal address printed in the footer")
     # Logs.
@@ -423,6 +452,25 @@ class Config:
         PATH,
         "./campaign-runner.lock",
         "lock that keeps two `--once` runs on one machine from overlapping",
+    )
+    # Unsubscribe and the HTTP face.
+    http_listen = Setting(
+        optional(LISTEN),
+        "",
+        "host:port the worker serves /u/<token>, /healthz and /metrics on; empty: off",
+    )
+    unsubscribe_base_url = Setting(
+        optional(HTTPS_URL),
+        "",
+        "public https URL of HTTP_LISTEN behind your proxy; every message then carries "
+        "one-click List-Unsubscribe to {base}/u/<token> (replaces UNSUBSCRIBE_URL)",
+    )
+    unsubscribe_secret = Setting(
+        optional(SECRET),
+        "",
+        "signs unsubscribe tokens; needed by UNSUBSCRIBE_BASE_URL and {token} links; "
+        "changing it breaks the links already sent",
+        secret=True,
     )
 
     def __init__(self, values: Mapping[str, object]) -> None:
@@ -535,6 +583,27 @@ def _check_together(values: dict[str, object]) -> None:
         values["supabase_service_role_key"] = ConfigError(
             "SUPABASE_SERVICE_ROLE_KEY is empty: expected the service role key "
             "of the project named by SUPABASE_URL"
+        )
+    _check_unsubscribe(values)
+
+
+def _check_unsubscribe(values: dict[str, object]) -> None:
+    """One unsubscribe page, and a secret for the tokens its links carry."""
+    base, page = values["unsubscribe_base_url"], values["unsubscribe_url"]
+    if not (isinstance(base, str) and isinstance(page, str)):
+        return
+    if base and page:
+        values["unsubscribe_base_url"] = ConfigError(
+            "UNSUBSCRIBE_URL and UNSUBSCRIBE_BASE_URL are both set: expected one "
+            "(BASE_URL: this worker's own page; URL: a page of yours)"
+        )
+        return
+    needs_token = base or any(p in page for p in ("{token}", "{email}"))
+    if needs_token and values["unsubscribe_secret"] == "":
+        what = "UNSUBSCRIBE_BASE_URL" if base else "UNSUBSCRIBE_URL"
+        values["unsubscribe_secret"] = ConfigError(
+            "UNSUBSCRIBE_SECRET is empty: expected a secret of 16 characters or more to sign "
+            f"the tokens {what} carries (no address is ever put in a link)"
         )
 
 

@@ -35,6 +35,7 @@ from .errors import (
     SystemicError,
     TransientError,
 )
+from .metrics import Metrics
 from .models import (
     AMBIGUOUS,
     FAILED,
@@ -45,6 +46,7 @@ from .models import (
     TRANSIENT,
     Content,
     Email,
+    Message,
     Outcome,
 )
 from .ports import BounceGuard, Generator, Pacing, Sender, Store
@@ -101,6 +103,7 @@ class Pipeline:
         sender: Sender,
         renderer: Renderer,
         clock: Clock = utc_now,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -108,6 +111,8 @@ class Pipeline:
         self.sender = sender
         self.renderer = renderer
         self.clock = clock
+        # Counted whether or not anyone reads them: served on /metrics with HTTP_LISTEN.
+        self.metrics = metrics or Metrics()
         self.guard = BounceGuard(pause_rate=config.bounce_pause_rate)
         self.stopping = threading.Event()  # set by the first stop signal
         self._halt_reason: str | None = None
@@ -150,7 +155,9 @@ class Pipeline:
         if report.claimed or report.recovered or written_late:
             self._roll_up()
         report.systemic = self._halt_reason
-        report.duration_ms = int((time.monotonic() - started) * 1000)
+        seconds = time.monotonic() - started
+        report.duration_ms = int(seconds * 1000)
+        self.metrics.cycle(seconds)
         log.info(
             "cycle",
             claimed=report.claimed,
@@ -211,6 +218,7 @@ class Pipeline:
                     raise
                 self._halt(str(exc))  # the rows claimed already still finish
                 return work
+            self.metrics.claim(len(emails))
             with self._started:
                 self._unstarted += len(emails)
             work += [(email, self._pool.submit(self._start, email)) for email in emails]
@@ -294,7 +302,7 @@ class Pipeline:
                 message = self.renderer.render(email, content)
                 self.store.start_send(email, self.config.worker_id, content, self.clock())
                 send_started = True
-                provider_id = self.sender.send(message)
+                provider_id = self._send(message)
                 outcome = Outcome(SENT, provider_message_id=provider_id)
             except LeaseLost:
                 log.error("lease_lost", email_id=email.id, campaign_id=email.campaign_id)
@@ -309,7 +317,18 @@ class Pipeline:
             if not (subject or "").strip() and email.campaign is not None:
                 subject = personalize(email.campaign.subject or "", email, "campaign subject")
             return Content(subject=subject or "", body=email.body or "")
-        return self.generator.generate(email)
+        began = time.monotonic()
+        try:
+            return self.generator.generate(email)
+        finally:
+            self.metrics.generated(self.config.generator, time.monotonic() - began)
+
+    def _send(self, message: Message) -> str:
+        began = time.monotonic()
+        try:
+            return self.sender.send(message)
+        finally:
+            self.metrics.sent(self.config.sender, time.monotonic() - began)
 
     def _outcome_for(self, email: Email, exc: Exception, send_started: bool) -> Outcome:
         # The error text keeps the prefixes people know; the kind is what code reads.
@@ -400,6 +419,7 @@ class Pipeline:
         if not written:
             log.error("lease_lost", email_id=email.id, campaign_id=email.campaign_id)
             return None
+        self.metrics.email(outcome)
         log.log(
             _LEVEL[outcome.status],
             "email",

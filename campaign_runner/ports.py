@@ -135,6 +135,16 @@ class Store(Protocol):
         back is `sending` again. Returns how many rows were requeued."""
         ...
 
+    def recipient_of(self, email_id: str) -> str | None:
+        """The address of row `email_id` (for the unsubscribe page); None when there is no
+        such row or it has no address."""
+        ...
+
+    def suppress_recipient_of(self, email_id: str, reason: str, source: str, now: datetime) -> bool:
+        """Suppress the recipient of row `email_id` under the key the claim compares with
+        (a repeat keeps the first entry); False when there is no such row."""
+        ...
+
     def schema_version(self) -> int | None:
         """The highest migration applied (0: never migrated); None for a store that keeps
         its schema current itself when it opens."""

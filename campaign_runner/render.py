@@ -16,13 +16,15 @@ import re
 from functools import lru_cache
 from importlib.resources import files
 from typing import Any
-from urllib.parse import quote
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
+from . import addresses
 from .errors import CampaignGone, RowError
 from .models import Content, Email, Message
+from .recipients import checked_recipient
+from .unsubscribe import Links
 
 # Far above any real cold email, far below what providers refuse (SparkPost: 20 MB).
 MAX_BODY_CHARS = 100_000
@@ -105,16 +107,24 @@ def thread_headers(email: Email) -> dict[str, str]:
 
 
 class Renderer:
-    """Builds the `Message` for a row from its finished content."""
+    """Builds the `Message` for a row from its finished content.
+
+    Unsubscribe: `List-Unsubscribe` always offers a `mailto:` to the campaign's
+    reply address (the bare address, whatever the campaign's `reply_to` holds) and,
+    when there is one, the unsubscribe page first; `List-Unsubscribe-Post` (RFC 8058
+    one-click) only for an https page that takes the POST. The footer links to the
+    page, or to the mailto. `data-msys-unsubscribe` asks SparkPost to suppress
+    whoever clicks, which only an http(s) link it can rewrite can do.
+    """
 
     def __init__(
         self,
-        unsubscribe_url: str = "",
+        links: Links | None = None,
         sender_address: str = "",
         msys_unsubscribe: bool = False,
         reply_address: str = "",
     ) -> None:
-        self.unsubscribe_url = unsubscribe_url
+        self.links = links or Links()
         self.reply_address = reply_address  # replies@d: a sequence lead's is replies+<token>@d
         self.sender_address = sender_address
         self.msys_unsubscribe = msys_unsubscribe
@@ -126,7 +136,8 @@ class Renderer:
         campaign = email.campaign
         if campaign is None:
             raise CampaignGone(f"campaign {email.campaign_id} no longer exists")
-        if not email.from_email:
+        from_email = clean_header(email.from_email)
+        if not from_email:
             raise RowError("from_email is empty: the launch step must assign a sending address")
         subject = clean_header(content.subject)
         if not subject:
@@ -139,50 +150,64 @@ class Renderer:
                 f"body is {len(body):,} characters; the limit is {MAX_BODY_CHARS:,} "
                 "(a cold email that long is a data error)"
             )
-
-        unsubscribe = self._unsubscribe_link(email)
+        reply_to = clean_header(campaign.reply_to) or None
+        page = clean_header(self.links.page(email.id))
+        mailto = _mailto(reply_to, from_email)
+        link = page or mailto
         context = {
             "subject": subject,
             "body": body,
             "paragraphs": [p.split("\n") for p in re.split(r"\n\s*\n", body)],
-            "unsubscribe_url": unsubscribe,
+            "unsubscribe_url": link,
             "sender_address": self.sender_address,
-            "msys_unsubscribe": self.msys_unsubscribe,
+            "msys_unsubscribe": self.msys_unsubscribe and link.startswith(("https://", "http://")),
         }
         headers = {
-            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe": ", ".join(f"<{target}>" for target in (page, mailto) if target),
+            "List-Id": _list_id(email.campaign_id, from_email),
             "X-Campaign-Id": clean_header(email.campaign_id),
             "X-Email-Id": clean_header(email.id),
         }
-        if unsubscribe.startswith("https://"):
+        if page.startswith("https://"):
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         headers.update(thread_headers(email))
         return Message(
             email_id=email.id,
             campaign_id=email.campaign_id,
-            from_email=clean_header(email.from_email),
+            from_email=from_email,
             from_name=clean_header(campaign.from_name),
-            to_email=clean_header(email.to_email),
+            to_email=checked_recipient(email),
             to_name=clean_header(email.to_name),
-            reply_to=self._reply_to(email) or None,
+            reply_to=self._lead_reply_to(email) or reply_to,
             subject=subject,
             text=self._text.render(context).strip() + "\n",
             html=self._html.render(context),
             headers=headers,
         )
 
-    def _reply_to(self, email: Email) -> str:
-        if self.reply_address and email.reply_token:
-            local, _, domain = self.reply_address.rpartition("@")
-            return clean_header(f"{local}+{email.reply_token}@{domain}")
-        return clean_header(email.campaign.reply_to if email.campaign else None)
+    def _lead_reply_to(self, email: Email) -> str | None:
+        """With REPLY_ADDRESS, a sequence lead's own reply address, its token after a +."""
+        if not (self.reply_address and email.reply_token):
+            return None
+        local, _, domain = self.reply_address.rpartition("@")
+        return clean_header(f"{local}+{email.reply_token}@{domain}")
 
-    def _unsubscribe_link(self, email: Email) -> str:
-        if self.unsubscribe_url:
-            return clean_header(
-                self.unsubscribe_url.replace("{email_id}", quote(email.id, safe="")).replace(
-                    "{email}", quote(email.to_email or "", safe="")
-                )
-            )
-        mailbox = (email.campaign and email.campaign.reply_to) or email.from_email or ""
-        return clean_header(f"mailto:{mailbox}?subject=unsubscribe")
+
+def _mailto(reply_to: str | None, from_email: str) -> str:
+    """A mailto: to the first reply address, or the sender; the address alone, as a URI."""
+    mailbox = (reply_to and addresses.first_mailbox(reply_to)) or from_email
+    try:
+        return addresses.mailto(mailbox)
+    except ValueError as exc:
+        raise RowError(f"no unsubscribe address: {exc}") from None
+
+
+def _list_id(campaign_id: str, from_email: str) -> str:
+    """RFC 2919: one list per campaign, named under the sending domain. No phrase: a
+    campaign's name is for the people who run it, not for its recipients."""
+    label = re.sub(r"[^A-Za-z0-9-]+", "-", campaign_id).strip("-") or "campaign"
+    try:
+        domain = addresses.ascii_domain(from_email.rpartition("@")[2])
+    except ValueError as exc:
+        raise RowError(f"from_email {from_email!r}: {exc}") from None
+    return f"<{label[:63]}.{domain}>"

@@ -32,6 +32,7 @@ from tenacity.wait import WaitBaseT
 from ..config import Config
 from ..errors import CampaignGone, RowError, SystemicError, TransientError
 from ..logs import Redactor
+from ..metrics import Metrics
 from ..models import Content, Email
 from ..render import personalize
 from . import guardrails, limiter, prompt
@@ -81,8 +82,10 @@ class GroqGenerator:
         config: Config,
         rate_limiter: limiter.Limiter | None = None,
         backoff: WaitBaseT = BACKOFF,
+        metrics: Metrics | None = None,
     ) -> None:
         self.config = config
+        self._metrics = metrics or Metrics()
         self._client = groq.Groq(
             api_key=config.groq_api_key,
             base_url=config.groq_base_url,
@@ -171,6 +174,8 @@ class GroqGenerator:
             spend = self._limiter.acquire(estimate, max_wait=MAX_PAUSE_SECONDS)
         except limiter.Paused as exc:
             raise SystemicError(f"groq: generation {exc} after a rate limit") from None
+        if spend.waited:
+            self._metrics.throttled("limiter")
         try:
             response = self._client.chat.completions.create(
                 model=self.config.groq_model,
@@ -212,6 +217,7 @@ class GroqGenerator:
     def _rate_limited(self, exc: groq.RateLimitError) -> Exception:
         seconds = _retry_after(exc.response.headers)
         self._limiter.pause(seconds)
+        self._metrics.throttled("429")
         what = self._describe(exc)
         log.warning("groq_rate_limited", pause_seconds=seconds, reason=what)
         if seconds > MAX_PAUSE_SECONDS:

@@ -42,6 +42,7 @@ class Spend:
     at: float
     tokens: int
     counted: bool = True
+    waited: bool = False  # it could not leave at once: a wait of our own to stay under limits
 
 
 class Limiter:
@@ -70,6 +71,7 @@ class Limiter:
         rather than hold a thread (and its row) for that long.
         """
         cost = min(tokens, self.capacity)  # a request bigger than the budget waits for all of it
+        waited = False
         with self._changed:
             while True:
                 now = self._clock()
@@ -80,11 +82,12 @@ class Limiter:
                 wait = max(paused, self._next_slot - now, self._log_wait(cost, now))
                 if wait <= 0:
                     self._next_slot = max(self._next_slot, now) + self.interval
-                    spend = Spend(now, cost)
+                    spend = Spend(now, cost, waited=waited)
                     self._log.append(spend)
                     self._tokens += cost
                     return spend
                 self._changed.wait(wait)
+                waited = True
 
     def settle(self, spend: Spend, tokens: int) -> None:
         """Once the request is over: its tokens become what Groq says it used (or stay

@@ -8,8 +8,10 @@ expects: CRLF line ends, headers folded under 78 characters where they have
 room to fold, non-ASCII display text in RFC 2047 encoded-words, both parts
 UTF-8 in quoted-printable (RFC 2045), whose output can never contain the
 boundary's leading "=_". A value this cannot write correctly (a non-ASCII
-local part, a header too long to fold) raises ValueError instead of writing
-something a reader would misread.
+local part, a structured header too long to fold) raises ValueError instead of
+writing something a reader would misread. Unstructured text with a word too long
+for one line (a subject of one unbroken word) is written as encoded-words, which
+fold anywhere (RFC 2047 2, 5).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import secrets
 from datetime import UTC, datetime
 from email.utils import format_datetime, getaddresses
 
+from ..addresses import ascii_address
 from ..models import Message
 
 CRLF = "\r\n"
@@ -34,6 +37,9 @@ _PLAIN = re.compile(r"[\x20-\x7e]*")
 # A display name that needs no quotes (RFC 5322 atext and spaces).
 _ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+# Headers whose value is a structure, not text: written as they are (ASCII by construction),
+# since an encoded-word inside `<...>` is not decoded by anyone.
+STRUCTURED = frozenset({"list-unsubscribe", "list-unsubscribe-post", "list-id"})
 
 
 def build(message: Message, message_id: str) -> bytes:
@@ -45,11 +51,11 @@ def build(message: Message, message_id: str) -> bytes:
     if message.reply_to:
         headers.append(("Reply-To", reply_to(message.reply_to)))
     headers += [
-        ("Subject", unstructured(message.subject)),
+        ("Subject", unstructured(message.subject, "Subject")),
         ("Date", format_datetime(datetime.now(UTC))),
         ("Message-ID", message.headers.get("Message-ID", message_id)),
         *(
-            (name, unstructured(value))
+            (name, _custom(name, value))
             for name, value in message.headers.items()
             if name != "Message-ID"
         ),
@@ -71,24 +77,15 @@ def build(message: Message, message_id: str) -> bytes:
 
 
 def address(name: str, addr_spec: str) -> str:
-    local, at, domain = addr_spec.rpartition("@")
-    if not at or not local or not domain:
-        raise ValueError(f"{addr_spec!r} is not an address")
-    if not local.isascii():
-        raise ValueError(f"{addr_spec!r} has a non-ASCII local part (needs SMTPUTF8)")
+    wire = ascii_address(addr_spec)
     if not name:
-        return f"{local}@{ascii_domain(domain)}"
-    mailbox = f"<{local}@{ascii_domain(domain)}>"
+        return wire
+    mailbox = f"<{wire}>"
     if _PLAIN.fullmatch(name) and "=?" not in name:
         if _ATOMS.fullmatch(name) and "  " not in name:  # a reader may fold runs of spaces
             return f"{name} {mailbox}"
         return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + f'" {mailbox}'
     return f"{_encoded_words(name)} {mailbox}"
-
-
-def ascii_domain(domain: str) -> str:
-    """An internationalised domain in its ASCII (IDNA) form; UnicodeError is a ValueError."""
-    return domain if domain.isascii() else domain.encode("idna").decode("ascii")
 
 
 def reply_to(value: str) -> str:
@@ -99,11 +96,21 @@ def reply_to(value: str) -> str:
         raise ValueError(f"Reply-To {value!r}: {exc}") from None
 
 
-def unstructured(value: str) -> str:
-    """Display text (a subject, a name): as it is when a reader would show it so."""
-    if _PLAIN.fullmatch(value) and "=?" not in value:
+def unstructured(value: str, name: str = "") -> str:
+    """Display text (a subject, a name): as it is when a reader would show it so and each
+    word fits on a folded line of header `name`; else encoded-words."""
+    room = FOLD_AT - len(name) - 2  # "Name: " on the first line, one space on the others
+    if _PLAIN.fullmatch(value) and "=?" not in value and all(len(w) <= room for w in value.split()):
         return value
     return _encoded_words(value)
+
+
+def _custom(name: str, value: str) -> str:
+    if name.lower() not in STRUCTURED:
+        return unstructured(value, name)
+    if not _PLAIN.fullmatch(value):
+        raise ValueError(f"the {name} header must be printable ASCII, got {value!r}")
+    return value
 
 
 def _encoded_words(text: str) -> str:

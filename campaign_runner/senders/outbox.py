@@ -12,6 +12,7 @@ import tempfile
 from email.utils import make_msgid
 from pathlib import Path
 
+from ..addresses import ascii_domain
 from ..errors import RowError, SystemicError
 from ..models import Message
 from . import mime
@@ -27,7 +28,7 @@ class OutboxSender:
     def send(self, message: Message) -> str:
         target = self.path_for(message.email_id)
         try:
-            domain = mime.ascii_domain(message.from_email.rpartition("@")[2] or "localhost")
+            domain = ascii_domain(message.from_email.rpartition("@")[2] or "localhost")
             message_id = message.headers.get("Message-ID") or make_msgid(domain=domain)
             data = mime.build(message, message_id)
         except ValueError as exc:

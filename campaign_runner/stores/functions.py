@@ -108,8 +108,6 @@ class Transport(Protocol):
 class FunctionStore(SequenceFunctions):
     """The Store protocol over any `Transport`."""
 
-    name: str
-
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
         self.where = transport.where
@@ -207,6 +205,20 @@ class FunctionStore(SequenceFunctions):
             },
         )
         return int(requeued)
+
+    def recipient_of(self, email_id: str) -> str | None:
+        """The address of row `email_id`; None when there is no such row (or no address)."""
+        address = self._call("recipient_of", {"p_id": email_id})
+        return None if address is None else str(address)
+
+    def suppress_recipient_of(self, email_id: str, reason: str, source: str, now: datetime) -> bool:
+        """Suppress the recipient of row `email_id` (kept as first written if it already
+        is); False when there is no such row."""
+        suppressed = self._call(
+            "suppress_recipient_of",
+            {"p_id": email_id, "p_reason": reason, "p_source": source, "p_now": now},
+        )
+        return suppressed is True
 
     def schema_version(self) -> int:
         """The highest migration applied; 0 on a database never migrated."""

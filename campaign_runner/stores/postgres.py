@@ -155,7 +155,5 @@ class PsycopgTransport:
 
 
 class PostgresStore(FunctionStore):
-    name = "postgres"
-
     def __init__(self, dsn: str) -> None:
         super().__init__(PsycopgTransport(dsn))

@@ -314,6 +314,23 @@ class SqliteStore(SequenceSqlite):
                 db.execute(Q["reopen_campaign"], {"campaign_id": campaign_id, "now": _iso(now)})
         return len(ids)
 
+    def recipient_of(self, email_id: str) -> str | None:
+        """The address of row `email_id`; None when there is no such row (or no address)."""
+        with self._transaction("DEFERRED") as db:
+            row = db.execute(Q["recipient_of"], {"id": email_id}).fetchone()
+        return None if row is None else str(row[0])
+
+    def suppress_recipient_of(self, email_id: str, reason: str, source: str, now: datetime) -> bool:
+        """Suppress the recipient of row `email_id` (kept as first written if it already
+        is); False when there is no such row."""
+        with self._transaction() as db:
+            found = db.execute(Q["recipient_of"], {"id": email_id}).fetchone()
+            db.execute(
+                Q["suppress_recipient_of"],
+                {"id": email_id, "reason": reason, "source": source, "now": _iso(now)},
+            )
+        return found is not None
+
     def stage(self, campaign: dict[str, Any], emails: list[dict[str, Any]]) -> None:
         """Put a campaign and its rows in, as the frontend and launch step would."""
         columns = (

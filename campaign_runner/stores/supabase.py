@@ -216,8 +216,6 @@ class RpcTransport:
 
 
 class SupabaseStore(FunctionStore):
-    name = "supabase"
-
     def __init__(
         self, url: str, service_role_key: str, keepalive_seconds: float = KEEPALIVE_SECONDS
     ) -> None:

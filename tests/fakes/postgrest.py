@@ -46,6 +46,7 @@ SCHEMA_CACHE = (HERE / "postgrest_schema_cache.sql").read_text("utf-8")
 REQUEST_SETTINGS = (HERE / "postgrest_request.sql").read_text("utf-8")
 OPENAPI = (HERE / "postgrest_openapi.sql").read_text("utf-8")
 ROOT_PATHS = ("/rest/v1", "/rest/v1/")
+VOID = object()  # the answer of a `returns void` function: an empty body
 INPUT_MODES = ("i", "b", "v")  # in, inout, variadic
 
 # PostgREST's HTTP status for an SQLSTATE raised by a function, most specific first.
@@ -189,7 +190,7 @@ class FakePostgrest:
     def _execute(
         self, function: str, args: dict[str, Any], request: dict[str, str]
     ) -> tuple[int, Any]:
-        """(HTTP status, body as a JSON-able value or None for an empty body)."""
+        """(HTTP status, body as a JSON-able value, or VOID for an empty body)."""
         try:
             with psycopg.connect(self.dsn, autocommit=True, connect_timeout=2) as db:
                 db.execute(REQUEST_SETTINGS, request)
@@ -203,7 +204,7 @@ class FakePostgrest:
                 except psycopg.Error as exc:
                     return _status_for(exc.sqlstate), _error_body(exc)
                 value = cursor.fetchone()[0]
-                return 200, None if signature.void else value
+                return 200, VOID if signature.void else value
         except psycopg.OperationalError as exc:
             return 503, {
                 "code": "PGRST000",
@@ -317,7 +318,8 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _answer(self, status: int, result: Any) -> None:
-        payload = b"" if result is None else json.dumps(result, default=_json_value).encode()
+        # A scalar function's null is the body `null`; only a void function's is empty.
+        payload = b"" if result is VOID else json.dumps(result, default=_json_value).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))

@@ -7,9 +7,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from tenacity import wait_none
 
 from campaign_runner.errors import SystemicError
+from campaign_runner.generators.groq import GroqGenerator
 from campaign_runner.generators.limiter import Limiter, shared
+from campaign_runner.metrics import Metrics
 from tests.fakes import groq_server as fake
 from tests.groq.conftest import contact
 
@@ -81,3 +84,24 @@ def test_429s_that_keep_coming_are_systemic(fake_groq, generator_for) -> None:
 
 def test_one_limiter_per_process() -> None:
     assert shared(30, 8000) is shared(60, 9000)
+
+
+def test_throttling_is_counted_for_metrics(groq_server, groq_config) -> None:
+    """A 429 of Groq's, and each wait of our own limiter, as /metrics shows them."""
+    server = groq_server()
+    server.script(fake.rate_limited(retry_after=0))
+    metrics = Metrics()
+    # Two requests a second: the second of two back-to-back requests waits for its slot.
+    spaced = Limiter(rpm=2, tpm=10**9, period=1.0)
+    generator = GroqGenerator(groq_config(server), spaced, backoff=wait_none(), metrics=metrics)
+
+    generator.generate(contact())  # refused once, then answered
+
+    def throttled(reason: str) -> float | None:
+        return metrics.registry.get_sample_value(
+            "campaign_runner_groq_throttled_total", {"reason": reason}
+        )
+
+    assert server.statuses() == [429, 200]
+    assert throttled("429") == 1
+    assert throttled("limiter") == 1  # the retry waited for its slot

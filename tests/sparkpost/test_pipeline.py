@@ -15,12 +15,16 @@ from campaign_runner.config import Config
 from campaign_runner.pipeline import Pipeline
 from campaign_runner.ports import Pacing
 from campaign_runner.stores.sqlite import SqliteStore
+from campaign_runner.unsubscribe import Tokens
 from tests.fakes.sparkpost_server import FakeSparkPost, Reply
 from tests.fixtures.embedded import campaign, email_row
 
 from .conftest import API_KEY, QUICK, SENDER_ADDRESS, suppress
 
 PipelineFor = Callable[..., Pipeline]
+
+
+SECRET = "sparkpost-test-secret-0123"
 
 
 def stage(store: SqliteStore, *rows: dict[str, Any]) -> dict[str, Any]:
@@ -292,15 +296,35 @@ def test_transactional_mail_carries_one_click_unsubscribe_headers(
     stage(sqlite_store)
 
     pipeline_for(
-        SPARKPOST_TRANSACTIONAL="true", UNSUBSCRIBE_URL="https://example.com/u/{email_id}?e={email}"
+        SPARKPOST_TRANSACTIONAL="true",
+        UNSUBSCRIBE_URL="https://example.com/u/{email_id}?e={email}",
+        UNSUBSCRIBE_SECRET=SECRET,
     ).run_cycle(Pacing())
 
     (post,) = sparkpost.posts
     content = post.body["content"]
-    url = f"https://example.com/u/{post.email_id}?e=ana%40example.org"
+    url = f"https://example.com/u/{post.email_id}?e={Tokens(SECRET).make(post.email_id)}"
     assert post.body["options"]["transactional"] is True
-    assert content["headers"]["List-Unsubscribe"] == f"<{url}>"
+    assert content["headers"]["List-Unsubscribe"].startswith(f"<{url}>, <mailto:")
     assert content["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "data-msys-unsubscribe" not in content["html"]
     assert SENDER_ADDRESS in content["html"]
     assert SENDER_ADDRESS in content["text"]
+
+
+def test_our_own_endpoint_sends_transactional_so_sparkpost_keeps_our_header(
+    pipeline_for: PipelineFor, sqlite_store: SqliteStore, sparkpost: FakeSparkPost
+) -> None:
+    """On non-transactional mail SparkPost puts its own List-Unsubscribe over ours."""
+    stage(sqlite_store)
+
+    pipeline_for(UNSUBSCRIBE_BASE_URL="https://u.example.com", UNSUBSCRIBE_SECRET=SECRET).run_cycle(
+        Pacing()
+    )
+
+    (post,) = sparkpost.posts
+    content = post.body["content"]
+    page = f"https://u.example.com/u/{Tokens(SECRET).make(post.email_id)}"
+    assert post.body["options"]["transactional"] is True
+    assert content["headers"]["List-Unsubscribe"].startswith(f"<{page}>, <mailto:")
+    assert f'<a href="{page}">Unsubscribe</a>' in content["html"]

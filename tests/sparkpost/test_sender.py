@@ -83,6 +83,34 @@ def test_campaign_id_is_cut_to_64_bytes_between_characters(
     assert post.email_id == sent.email_id
 
 
+def test_addresses_go_out_as_the_outbox_writes_them(
+    sender_for: SenderFor, sparkpost: FakeSparkPost
+) -> None:
+    sender_for().send(
+        message(
+            to_email="Ana@straße.example",
+            from_email="sam@send1.bücher.example",
+            reply_to='"Lee, Sam" <sam@straße.example>, Büro <ops@example.com>',
+        )
+    )
+
+    body = sparkpost.posts[0].body
+    assert body["recipients"][0]["address"]["email"] == "Ana@xn--strae-oqa.example"
+    assert body["content"]["from"]["email"] == "sam@send1.xn--bcher-kva.example"
+    assert body["content"]["reply_to"] == (
+        '"Lee, Sam" <sam@xn--strae-oqa.example>, =?utf-8?b?QsO8cm8=?= <ops@example.com>'
+    )
+
+
+@pytest.mark.parametrize("field", ["to_email", "from_email"])
+def test_a_non_ascii_local_part_is_refused_as_the_outbox_refuses_it(
+    sender_for: SenderFor, sparkpost: FakeSparkPost, field: str
+) -> None:
+    with pytest.raises(RowError, match="non-ASCII local part"):
+        sender_for().send(message(**{field: "jörg@example.org"}))
+    assert sparkpost.posts == []
+
+
 def test_substitution_syntax_in_content_arrives_as_text(
     sender_for: SenderFor, sparkpost: FakeSparkPost
 ) -> None:

@@ -48,6 +48,8 @@ ONE_LINERS: dict[str, dict[str, str]] = {
         "set_campaign_status": "update campaigns set status = %(status)s where id = %(id)s::uuid",
         "suppress": "insert into suppressions (email, reason, source) "
         "values (%(email)s, 'unsubscribed', 'tests')",
+        "suppression_row": "select * from suppressions where email = %(email)s",
+        "delete_email": "delete from email_queue where id = %(id)s::uuid",
     },
     "sqlite": {
         "campaign_row": "SELECT * FROM campaigns WHERE id = :id",
@@ -56,6 +58,8 @@ ONE_LINERS: dict[str, dict[str, str]] = {
         "set_campaign_status": "UPDATE campaigns SET status = :status WHERE id = :id",
         "suppress": "INSERT INTO suppressions (email, reason, source) "
         "VALUES (:email, 'unsubscribed', 'tests')",
+        "suppression_row": "SELECT * FROM suppressions WHERE email = :email",
+        "delete_email": "DELETE FROM email_queue WHERE id = :id",
     },
 }
 

@@ -25,7 +25,7 @@ from tests.fixtures.postgres import Server, free_port
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = (
     "0001_schema.sql, 0002_functions.sql, 0003_operations.sql, 0004_paced_claim.sql, "
-    "0005_failure_kinds.sql, 0010_sequences.sql"
+    "0005_failure_kinds.sql, 0007_unsubscribe.sql, 0010_sequences.sql"
 )
 Capture = pytest.CaptureFixture[str]
 
@@ -94,12 +94,13 @@ def test_migrate_then_check_from_the_command_line(
         outputs.append(capsys.readouterr().out)
     first, again, checked = outputs
 
-    assert first.splitlines()[:6] == [
+    assert first.splitlines()[:7] == [
         "applied 0001_schema.sql",
         "applied 0002_functions.sql",
         "applied 0003_operations.sql",
         "applied 0004_paced_claim.sql",
         "applied 0005_failure_kinds.sql",
+        "applied 0007_unsubscribe.sql",
         "applied 0010_sequences.sql",
     ]
     assert again.strip().endswith("schema at version 10, nothing to apply")
@@ -151,7 +152,8 @@ def test_check_on_the_embedded_store(
     code = main(monkeypatch, tmp_path, "check")
 
     assert code == 0
-    store, sender, generator = capsys.readouterr().out.splitlines()
+    store, sender, generator, unsubscribe = capsys.readouterr().out.splitlines()
+    assert unsubscribe.startswith("ok       unsubscribe: warning: mailto: only")
     assert store == (
         f"ok       store: sqlite at {tmp_path / 'queue.db'}, reachable; "
         "its schema is created on first use"

@@ -486,6 +486,7 @@ def test_0003_applies_over_version_2_and_the_previous_workers_calls_keep_working
         "0003_operations.sql",
         "0004_paced_claim.sql",
         "0005_failure_kinds.sql",
+        "0007_unsubscribe.sql",
         "0010_sequences.sql",
     ]
     before = run(pg_fresh_dsn, "schema_snapshot")

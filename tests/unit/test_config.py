@@ -63,7 +63,7 @@ def test_defaults_are_the_embedded_default() -> None:
             "UNSUBSCRIBE_URL",
             "https://example.com/u/{id}",
             "UNSUBSCRIBE_URL='https://example.com/u/{id}': expected an https:// or http:// URL "
-            "or a mailto: address; {email_id} and {email} are the only placeholders",
+            "or a mailto: address; {email_id}, {token} and {email} are the only placeholders",
         ),
         ("HEARTBEAT_FILE", "", None),
     ],
@@ -86,10 +86,13 @@ def test_a_bad_value_names_the_variable_and_what_it_accepts(
         "https://example.com/u/{email_id}?e={email}",
         "http://localhost:8080/u/{email_id}",
         "mailto:unsubscribe@example.com?subject=unsubscribe%20{email}",
+        "https://example.com/unsubscribe/{token}",
     ],
 )
 def test_unsubscribe_urls_that_work_are_accepted(value: str) -> None:
-    assert load(UNSUBSCRIBE_URL=value).unsubscribe_url == value
+    # {token} and {email} carry a signed token, hence the secret.
+    cfg = load(UNSUBSCRIBE_URL=value, UNSUBSCRIBE_SECRET="a-secret-of-16-chars")
+    assert cfg.unsubscribe_url == value
 
 
 @pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)

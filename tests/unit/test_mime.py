@@ -114,6 +114,8 @@ def test_display_names_read_back_exactly(name: str) -> None:
         "=?utf-8?q?looks_encoded?=",
         "doubled  spaces,  kept",
         "x" * 200,
+        "x" * 2000,  # one word longer than a line may be: encoded-words, folded
+        "Re: " + "Ünïcödé" * 300,
     ],
 )
 def test_subjects_read_back_exactly(subject: str) -> None:
@@ -149,6 +151,20 @@ def test_an_internationalised_domain_is_written_in_its_ascii_form() -> None:
     assert parsed["To"].addresses[0].addr_spec == "ana@xn--bcher-kva.example"
 
 
+def test_domains_are_converted_by_idna_2008_not_2003() -> None:
+    """IDNA 2003 (Python's "idna" codec) maps ß to ss: strasse.example, another domain."""
+    _, parsed = read_back(make(to_email="ana@straße.example", reply_to="Büro <b@straße.example>"))
+
+    assert parsed["To"].addresses[0].addr_spec == "ana@xn--strae-oqa.example"
+    assert parsed["Reply-To"].addresses[0].addr_spec == "b@xn--strae-oqa.example"
+
+
+def test_a_long_word_in_a_subject_stays_under_the_line_limits() -> None:
+    data, _ = read_back(make(subject="y" * 5000))
+
+    assert max(len(line) for line in data.split(b"\r\n")) <= 78
+
+
 def test_several_reply_addresses_are_kept() -> None:
     _, parsed = read_back(make(reply_to='Sales <sales@example.com>, "Ops, Team" <ops@example.com>'))
 
@@ -165,6 +181,7 @@ def test_several_reply_addresses_are_kept() -> None:
         ({"to_email": "no-at-sign"}, "is not an address"),
         ({"reply_to": "not an address at all"}, "Reply-To"),
         ({"headers": {"List-Unsubscribe": "<https://u.example/" + "a" * 1200 + ">"}}, "over 998"),
+        ({"headers": {"List-Unsubscribe": "<mailto:ü@example.com>"}}, "printable ASCII"),
     ],
 )
 def test_what_cannot_be_written_correctly_is_refused(fields: dict, reason: str) -> None:

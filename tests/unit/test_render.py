@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from campaign_runner.errors import RowError
 from campaign_runner.generators.template import TemplateGenerator
 from campaign_runner.models import Campaign, Content, Email
 from campaign_runner.render import Renderer, clean_header
+from campaign_runner.unsubscribe import Links, Tokens, links_for
 
 
 def make_email(metadata: object = None, **fields: object) -> Email:
@@ -113,23 +116,99 @@ def test_header_values_lose_cr_and_lf() -> None:
         assert "\r" not in value and "\n" not in value
 
 
-def test_unsubscribe_footer_and_headers() -> None:
-    renderer = Renderer(
-        unsubscribe_url="https://example.com/u?id={email_id}&e={email}", sender_address="1 Main St"
-    )
+SECRET = "a-test-secret-of-some-length"
+
+
+def links(base: str = "", page: str = "") -> Links:
+    return links_for(base, page, SECRET)
+
+
+def test_own_endpoint_gives_one_click_header_and_footer_with_a_token() -> None:
+    renderer = Renderer(links=links(base="https://u.example.com/"), sender_address="1 Main St")
     message = renderer.render(make_email(), Content(subject="S", body="Body"))
-    assert (
-        message.headers["List-Unsubscribe"] == "<https://example.com/u?id=e1&e=ana%40example.org>"
+
+    token = Tokens(SECRET).make("e1")
+    page = f"https://u.example.com/u/{token}"
+    assert message.headers["List-Unsubscribe"] == (
+        f"<{page}>, <mailto:replies@example.com?subject=unsubscribe>"
     )
     assert message.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert f'<a href="{page}">Unsubscribe</a>' in message.html
+    assert f"Unsubscribe: {page}" in message.text
     assert "1 Main St" in message.text and "1 Main St" in message.html
-    assert "https://example.com/u?id=e1&amp;e=ana%40example.org" in message.html
+    assert "ana" not in message.headers["List-Unsubscribe"]
+
+
+def test_a_page_of_ones_own_gets_the_token_in_place_of_the_address() -> None:
+    renderer = Renderer(links=links(page="https://example.com/u?id={email_id}&e={email}"))
+    message = renderer.render(make_email(), Content(subject="S", body="Body"))
+
+    page = f"https://example.com/u?id=e1&e={Tokens(SECRET).make('e1')}"
+    assert message.headers["List-Unsubscribe"].startswith(f"<{page}>, <mailto:")
+    assert message.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert page.replace("&", "&amp;") in message.html
+    assert "%40" not in message.html and "%40" not in message.text
 
 
 def test_without_an_unsubscribe_url_the_footer_asks_for_a_reply() -> None:
     message = Renderer().render(make_email(), Content(subject="S", body="Body"))
     assert message.headers["List-Unsubscribe"] == "<mailto:replies@example.com?subject=unsubscribe>"
     assert "List-Unsubscribe-Post" not in message.headers
+
+
+@pytest.mark.parametrize(
+    "reply_to",
+    [
+        "Sam Lee <sam@ledgerly.example.com>",
+        "Sam Lée <sam@ledgerly.example.com>",
+        '"Lee, Sam" <sam@ledgerly.example.com>, ops@ledgerly.example.com',
+        "sam@ledgerly.example.com, Ops <ops@ledgerly.example.com>",
+    ],
+)
+def test_the_mailto_holds_the_first_reply_address_alone(reply_to: str) -> None:
+    email = make_email()
+    email = replace(email, campaign=replace(email.campaign, reply_to=reply_to))
+    renderer = Renderer(msys_unsubscribe=True)
+    message = renderer.render(email, Content(subject="S", body="Body"))
+
+    mailto = "mailto:sam@ledgerly.example.com?subject=unsubscribe"
+    assert message.headers["List-Unsubscribe"] == f"<{mailto}>"
+    assert f'<a href="{mailto}">Unsubscribe</a>' in message.html  # no data-msys on a mailto
+    assert f"Unsubscribe: {mailto}" in message.text
+
+
+def test_sparkpost_may_rewrite_an_http_page_link_only() -> None:
+    renderer = Renderer(links=links(page="https://example.com/u/{email_id}"), msys_unsubscribe=True)
+    message = renderer.render(make_email(), Content(subject="S", body="Body"))
+    assert '<a href="https://example.com/u/e1" data-msys-unsubscribe="1">' in message.html
+
+
+def test_an_idn_reply_address_is_written_in_a_labels() -> None:
+    email = make_email()
+    email = replace(email, campaign=replace(email.campaign, reply_to="Büro <info@straße.example>"))
+    message = Renderer().render(email, Content(subject="S", body="Body"))
+    assert message.headers["List-Unsubscribe"] == (
+        "<mailto:info@xn--strae-oqa.example?subject=unsubscribe>"
+    )
+
+
+def test_the_recipient_is_the_normalised_address() -> None:
+    message = Renderer().render(
+        make_email(to_email="Ana@Straße.Example"), Content(subject="S", body="Body")
+    )
+    assert message.to_email == "Ana@straße.example"
+
+
+def test_a_non_ascii_local_part_is_refused_before_any_sender_sees_it() -> None:
+    with pytest.raises(RowError, match="non-ASCII local part"):
+        Renderer().render(make_email(to_email="jörg@example.org"), Content(subject="S", body="B"))
+
+
+def test_every_message_names_its_list() -> None:
+    message = Renderer().render(
+        make_email(campaign_id="7d4c-9e"), Content(subject="S", body="Body")
+    )
+    assert message.headers["List-Id"] == "<7d4c-9e.send1.example.com>"
 
 
 def test_paragraphs_become_html_paragraphs() -> None:

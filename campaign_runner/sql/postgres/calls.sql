@@ -41,6 +41,12 @@ cr_retry_failed(p_campaign_id text, p_include_ambiguous boolean, p_now timestamp
 -- name: schema_version
 cr_schema_version()
 
+-- name: recipient_of
+cr_recipient_of(p_id uuid)
+
+-- name: suppress_recipient_of
+cr_suppress_recipient_of(p_id uuid, p_reason text, p_source text, p_now timestamptz)
+
 -- name: sequence_progress
 cr_sequence_progress(p_now timestamptz)
 

@@ -358,3 +358,15 @@ WHERE id = :id AND status = 'failed';
 UPDATE campaigns
 SET status = 'sending', completed_at = NULL, updated_at = :now
 WHERE id = :campaign_id AND status = 'completed';
+
+-- name: recipient_of
+-- The unsubscribe endpoint's two questions: whose is a row, and suppress that
+-- recipient. The suppression key is what the claim compares with: lower(trim(to_email)).
+SELECT to_email FROM email_queue WHERE id = :id AND trim(coalesce(to_email, '')) <> '';
+
+-- name: suppress_recipient_of
+INSERT INTO suppressions (email, reason, source, created_at)
+SELECT lower(trim(to_email)), :reason, :source, :now
+  FROM email_queue
+ WHERE id = :id AND trim(coalesce(to_email, '')) <> ''
+    ON CONFLICT (email) DO NOTHING;
