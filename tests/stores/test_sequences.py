@@ -284,3 +284,50 @@ def test_the_lead_bucket_is_the_same_in_python_and_in_postgres(kit: Kit) -> None
 def _time(value: object) -> datetime:
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return moment.astimezone(UTC)
+
+
+def test_a_paused_campaign_waits_and_resumes_with_delays_from_the_last_send(kit: Kit) -> None:
+    campaign = sequence_campaign(kit.seed, [{}, {"delay_days": 1}])
+    one = lead(kit.seed, campaign, 1)
+    dispatch(kit, T0)
+    mark_sent(kit.seed, lead_row(kit.seed, one)["rows"][0]["id"], T0)
+    kit.seed.set_campaign_status(campaign, "paused")
+
+    assert dispatch(kit, T0 + timedelta(days=3)).dispatched == {}  # due, but paused
+    assert lead_row(kit.seed, one)["current_step"] == 1  # progress still counts the send
+    kit.seed.set_campaign_status(campaign, "sending")
+
+    assert dispatch(kit, T0 + timedelta(days=3, minutes=1)).dispatched == {"queued": 1}
+    resumed = lead_row(kit.seed, one)
+    assert _time(resumed["next_email_at"]) == T0 + timedelta(days=1)  # from the last send
+
+
+def test_status_shows_leads_by_status_and_each_step_and_variant(kit: Kit) -> None:
+    campaign = sequence_campaign(
+        kit.seed,
+        [{"variant_b_body": "B", "variant_b_subject": "B"}, {}],
+        ab_testing_enabled=True,
+    )
+    leads = [lead(kit.seed, campaign, n) for n in range(6)]
+    dispatch(kit, T0)
+    rows = {i: lead_row(kit.seed, i)["rows"][0] for i in leads}
+    for row in rows.values():
+        mark_sent(kit.seed, row["id"], T0)
+    replied = leads[0]
+    kit.store.record_inbound(  # type: ignore[attr-defined]
+        "box",
+        "",
+        MailboxState(1, 1),
+        [Inbound(1, "<r@x>", "reply", references=(rows[replied]["message_id_header"],))],
+        T0,
+    )
+    dispatch(kit, T0 + timedelta(minutes=1))
+
+    (shown,) = kit.store.sequence_status()  # type: ignore[attr-defined]
+    assert shown.campaign_id == campaign
+    assert shown.leads == {"active": 5, "replied": 1}
+    first = shown.steps[0]
+    assert first.counts["A"]["sent"] + first.counts["B"]["sent"] == 6
+    variant = lead_row(kit.seed, replied)["assigned_variant"]
+    assert first.counts[variant]["replied"] == 1
+    assert shown.steps[1].counts["A"]["sent"] == 0

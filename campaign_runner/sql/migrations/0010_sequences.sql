@@ -207,7 +207,7 @@ as $$
 $$;
 
 -- Stop leads: their status (replied, bounced, unsubscribed), why, the step it is
--- counted on, and every row of theirs not yet started failed as `stopped` (a row a
+-- counted on (the last one sent), and every row of theirs not yet started failed as `stopped` (a row a
 -- worker has claimed but not started is failed too: its start_send then finds it is
 -- no longer processing and nothing is sent). Only leads still walking (active or
 -- paused), or completed ones for a reply, change. Returns how many leads stopped.
@@ -226,7 +226,11 @@ declare
 begin
     with stopped as (
         update campaign_leads l
-        set status = p_status, error = p_reason, stopped_step = l.current_step,
+        set status = p_status, error = p_reason,
+            -- the last step sent, even when the progress has not counted it yet
+            stopped_step = greatest(l.current_step,
+                                    (select max(q.step_number) from email_queue q
+                                     where q.lead_id = l.id and q.status = 'sent')),
             replied_at = case when p_status = 'replied' then p_at else l.replied_at end,
             updated_at = p_now
         where l.id = any(p_ids)

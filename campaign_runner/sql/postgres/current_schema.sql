@@ -1118,7 +1118,11 @@ declare
 begin
     with stopped as (
         update campaign_leads l
-        set status = p_status, error = p_reason, stopped_step = l.current_step,
+        set status = p_status, error = p_reason,
+            -- the last step sent, even when the progress has not counted it yet
+            stopped_step = greatest(l.current_step,
+                                    (select max(q.step_number) from email_queue q
+                                     where q.lead_id = l.id and q.status = 'sent')),
             replied_at = case when p_status = 'replied' then p_at else l.replied_at end,
             updated_at = p_now
         where l.id = any(p_ids)

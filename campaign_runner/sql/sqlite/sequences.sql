@@ -3,7 +3,10 @@
 
 -- name: stop_leads
 UPDATE campaign_leads
-SET status = :status, error = :reason, stopped_step = current_step,
+SET status = :status, error = :reason,
+    stopped_step = max(current_step, coalesce((SELECT max(q.step_number) FROM email_queue q
+                                               WHERE q.lead_id = campaign_leads.id
+                                                 AND q.status = 'sent'), 0)),
     replied_at = CASE WHEN :status = 'replied' THEN :at ELSE replied_at END, updated_at = :now
 WHERE id IN (SELECT value FROM json_each(:ids))
   AND (status IN ('active', 'paused') OR (:status = 'replied' AND status = 'completed'))
