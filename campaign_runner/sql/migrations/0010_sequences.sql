@@ -206,6 +206,36 @@ as $$
     where q.campaign_id = p_campaign_id and q.status = 'failed'
 $$;
 
+-- As 0002's, except that a campaign with active leads is not complete: between two
+-- steps it has nothing queued, and its next steps are still to come.
+create or replace function cr_roll_up(p_now timestamptz) returns void
+language sql
+set search_path = public, pg_temp
+as $$
+    update campaigns c
+    set sent_count = (select count(*) from email_queue q
+                      where q.campaign_id = c.id and q.status = 'sent'),
+        failed_count = (select count(*) from email_queue q
+                        where q.campaign_id = c.id and q.status = 'failed'),
+        completed_at = case when c.status = 'sending' and done.done then p_now
+                            else c.completed_at end,
+        status = case when c.status = 'sending' and done.done then 'completed'
+                      else c.status end,
+        updated_at = p_now
+    from (select id from campaigns
+          where status in ('sending', 'paused', 'cancelled')
+          order by id
+          for update) live
+    cross join lateral (
+        select not exists (select 1 from email_queue q
+                           where q.campaign_id = live.id
+                             and q.status in ('queued', 'processing'))
+               and not exists (select 1 from campaign_leads l
+                               where l.campaign_id = live.id and l.status = 'active') as done
+    ) done
+    where c.id = live.id
+$$;
+
 -- Stop leads: their status (replied, bounced, unsubscribed), why, the step it is
 -- counted on (the last one sent), and every row of theirs not yet started failed as `stopped` (a row a
 -- worker has claimed but not started is failed too: its start_send then finds it is
@@ -440,7 +470,7 @@ begin
             left join lateral (
                 select value from jsonb_array_elements(v_addresses) with ordinality e(value, i)
                 where k.from_email is null and jsonb_array_length(v_addresses) > 0
-                  and e.i - 1 = (v_assigned + k.n - 1) % jsonb_array_length(v_addresses)
+                  and e.i - 1 = (v_assigned + k.n - 1) % nullif(jsonb_array_length(v_addresses), 0)
             ) a on true
         ),
         no_sender as (

@@ -158,11 +158,17 @@ SET sent_count = (SELECT count(*) FROM email_queue q
         WHEN status = 'sending' AND NOT EXISTS (
             SELECT 1 FROM email_queue q
             WHERE q.campaign_id = campaigns.id AND q.status IN ('queued', 'processing'))
+         AND NOT EXISTS (  -- a sequence campaign's active leads have steps to come
+            SELECT 1 FROM campaign_leads l
+            WHERE l.campaign_id = campaigns.id AND l.status = 'active')
         THEN :now ELSE completed_at END,
     status = CASE
         WHEN status = 'sending' AND NOT EXISTS (
             SELECT 1 FROM email_queue q
             WHERE q.campaign_id = campaigns.id AND q.status IN ('queued', 'processing'))
+         AND NOT EXISTS (
+            SELECT 1 FROM campaign_leads l
+            WHERE l.campaign_id = campaigns.id AND l.status = 'active')
         THEN 'completed' ELSE status END,
     updated_at = :now
 WHERE status IN ('sending', 'paused', 'cancelled');
