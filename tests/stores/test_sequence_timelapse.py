@@ -154,13 +154,12 @@ def run_time_lapse(
             if "[s1" not in sent.get_body(("plain",)).get_content():  # type: ignore[union-attr]
                 continue
             msgid = str(sent["Message-ID"])
-            answer = {
-                "reply": lambda: reply(to, msgid, message_id=f"<r{n}@x>"),
-                "auto_reply": lambda: auto_reply(to, msgid, message_id=f"<a{n}@x>"),
-                "bounce": lambda: delivery_report(msgid, to, message_id=f"<d{n}@x>"),
-            }.get(fate(n))
-            if answer:
-                imap.append(folder, answer())
+            if fate(n) == "reply":
+                imap.append(folder, reply(to, msgid, message_id=f"<r{n}@x>"))
+            elif fate(n) == "auto_reply":
+                imap.append(folder, auto_reply(to, msgid, message_id=f"<a{n}@x>"))
+            elif fate(n) == "bounce":
+                imap.append(folder, delivery_report(msgid, to, message_id=f"<d{n}@x>"))
         now[0] += timedelta(hours=hours)
         if now[0].hour < hours:  # once a simulated day: done when no lead has a step to come
             (shown,) = kit.store.sequence_status()  # type: ignore[attr-defined]
