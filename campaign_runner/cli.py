@@ -20,6 +20,7 @@ from . import config as config_module
 from .adapters import build_pipeline, open_store
 from .config import EVERY_PART, Config, ConfigError, Part
 from .errors import StoreUnavailable
+from .intake import commands as intake_commands
 from .liveness import Liveness, heartbeat_age, heartbeat_limit
 from .metrics import Metrics
 from .pipeline import pacing_for, utc_now
@@ -38,6 +39,7 @@ NEEDS: dict[str, frozenset[Part]] = {
     "migrate": frozenset({Part.LOGS, Part.STORE}),
     "status": frozenset({Part.LOGS, Part.STORE}),
     "retry-failed": frozenset({Part.LOGS, Part.STORE}),
+    **intake_commands.NEEDS,
 }
 
 
@@ -67,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         help="seed the embedded store with a sample campaign and send it "
         "into the outbox, whatever the time",
     )
-    sub.add_parser("migrate", help="apply the schema to the postgresql:// DATABASE_URL")
+    sub.add_parser(
+        "migrate", help="create or upgrade the schema of DATABASE_URL (Postgres or SQLite)"
+    )
     sub.add_parser(
         "check", help="configuration, store reachability, schema, sender and generator keys"
     )
@@ -92,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "health", help="exit 0 if the worker's HEARTBEAT_FILE is fresh, 1 if stale or missing"
     )
+    intake_commands.add_parsers(sub)
     return parser
 
 
@@ -112,10 +117,12 @@ def main(argv: list[str] | None = None) -> int:
             return check.main(cfg)
         if args.command == "health":
             return _health(cfg)
-        if args.command in (None, "run"):
+        if args.command in (None, "run", "test-send"):
             _refuse_what_it_cannot_do(cfg, dry_run=args.dry_run)
         store = open_store(cfg)
         try:
+            if args.command in intake_commands.COMMANDS:
+                return intake_commands.run(args, cfg, store)
             if args.command == "status":
                 now = utc_now()
                 return operations.status(store, now, args.json, _window(cfg), pacing_for(cfg, now))

@@ -5,6 +5,8 @@
         -> start_send (content and send_started_at recorded) -> send -> finish
     -> roll up campaigns -> one summary line
 
+Meanwhile `leases` renews the lease of every row claimed and not yet settled.
+
 Every failure is classified (see `errors`) and turned into exactly one
 outcome by `_outcome_for`; no adapter decides a row's fate. A systemic
 error (bad key, database down) stops the cycle: rows not yet started go back
@@ -19,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -35,6 +37,7 @@ from .errors import (
     SystemicError,
     TransientError,
 )
+from .leases import Leases
 from .metrics import Metrics
 from .models import (
     AMBIGUOUS,
@@ -126,8 +129,11 @@ class Pipeline:
         self._unstarted = 0  # rows handed to the pool that no thread has picked up yet
         self._started = threading.Condition()
         # Outcomes the database was down for, by email id: written first thing next cycle.
-        self._pending: dict[str, tuple[Email, Outcome, float]] = {}
+        self._pending: dict[str, _Pending] = {}
         self._pending_lock = threading.Lock()
+        self.leases = Leases(
+            store, config.worker_id, config.lease_seconds, clock, leave_stop_signals_to_main_thread
+        )
 
     # -- a cycle ------------------------------------------------------------
 
@@ -150,7 +156,7 @@ class Pipeline:
         now = self.clock()
         if recover:
             report.recovered = self._recover_stale(now)
-        if not self.stopping.is_set():
+        if not self.stopping.is_set() and self._leases_renewed():
             self._tally(self._claim_and_start(now, pacing, more, report), report, wait=True)
         if report.claimed or report.recovered or written_late:
             self._roll_up()
@@ -169,6 +175,15 @@ class Pipeline:
             **({"halted": report.systemic} if report.systemic else {}),
         )
         return report
+
+    def _leases_renewed(self) -> bool:
+        """Whether new leases may be taken: after a failed renewal, only once one has
+        worked again (tried here once more, so a database back from an outage is used
+        at once rather than at the next tick of the renewal clock)."""
+        if self.leases.can_send or self.leases.renew():
+            return True
+        self._halt(f"cannot renew leases: {self.leases.why_not}")
+        return False
 
     def recover(self) -> Counter[str]:
         """Settle the rows whose lease ran out, between cycles (a timed duty of the
@@ -218,6 +233,7 @@ class Pipeline:
                     raise
                 self._halt(str(exc))  # the rows claimed already still finish
                 return work
+            self.leases.hold(email.id for email in emails)
             self.metrics.claim(len(emails))
             with self._started:
                 self._unstarted += len(emails)
@@ -230,6 +246,9 @@ class Pipeline:
                 self._started.wait_for(lambda: self._unstarted == 0)
             work = self._tally(work, report, wait=False)
             if self.stopping.is_set() or self._halt_reason or not more():
+                return work
+            if not self.leases.can_send:
+                self._halt(f"cannot renew leases: {self.leases.why_not}")
                 return work
             now = self.clock()
 
@@ -251,7 +270,13 @@ class Pipeline:
         with self._started:
             self._unstarted -= 1
             self._started.notify_all()
-        return self._process(email)
+        try:
+            return self._process(email)
+        finally:
+            # Settled, or no longer ours; an outcome kept for later keeps its lease alive.
+            with self._pending_lock:
+                if email.id not in self._pending:
+                    self.leases.release(email.id)
 
     def pacing(self, now: datetime) -> Pacing:
         return pacing_for(self.config, now)
@@ -274,13 +299,14 @@ class Pipeline:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.leases.close()
         self.sender.close()
 
     # -- one email ----------------------------------------------------------
 
     def _process(self, email: Email) -> Outcome | None:
         started = time.monotonic()
-        send_started = False
+        sent_from: datetime | None = None  # the send's send_started_at, once recorded
         if self.stopping.is_set() or self._halt_reason:
             outcome = Outcome(
                 QUEUED,
@@ -300,16 +326,31 @@ class Pipeline:
                 checked_recipient(email)
                 content = self._content(email)
                 message = self.renderer.render(email, content)
-                self.store.start_send(email, self.config.worker_id, content, self.clock())
-                send_started = True
+                if not self.leases.can_send:
+                    # This worker may be cut off from the database: a lease it cannot renew
+                    # may run out while the email is out, and the email turn ambiguous.
+                    raise StoreUnavailable(f"cannot renew leases: {self.leases.why_not}")
+                moment = self.clock()
+                self.store.start_send(email, self.config.worker_id, content, moment)
+                sent_from = moment
                 provider_id = self._send(message)
                 outcome = Outcome(SENT, provider_message_id=provider_id)
             except LeaseLost:
-                log.error("lease_lost", email_id=email.id, campaign_id=email.campaign_id)
+                log.warning(
+                    "lease_lost",
+                    email_id=email.id,
+                    campaign_id=email.campaign_id,
+                    stage="before_send",
+                    advice="nothing was sent; the worker that took the row over settles it",
+                )
                 return None
             except Exception as exc:  # every failure becomes an outcome; see _outcome_for
-                outcome = self._outcome_for(email, exc, send_started)
-        return self._settle(email, outcome, started)
+                outcome = self._outcome_for(email, exc, sent_from is not None)
+        return self._settle(email, outcome, started, sent_from)
+
+    def content_for(self, email: Email) -> Content:
+        """What this pipeline would send for the row, written nowhere (for test-send)."""
+        return self._content(email)
 
     def _content(self, email: Email) -> Content:
         if (email.body or "").strip():
@@ -373,30 +414,37 @@ class Pipeline:
                 self._halt_reason = reason
                 log.error("cycle_halted", reason=reason)
 
-    def _settle(self, email: Email, outcome: Outcome, started: float) -> Outcome | None:
+    def _settle(
+        self, email: Email, outcome: Outcome, started: float, sent_from: datetime | None
+    ) -> Outcome | None:
         """Write one email's outcome, trying harder than usual (`_write_outcome`); if the
         database stays down, keep it pending instead and halt the cycle."""
+        pending = _Pending(email, outcome, started, sent_from)
         try:
-            written = _write_outcome(
-                self.store, email, self.config.worker_id, outcome, self.clock()
-            )
+            written = self._write(pending, _write_outcome)
         except StoreUnavailable as exc:
-            # The row stays `processing`, locked by this worker. Kept and written before the
-            # next stale recovery: once the lease ran out, recovery would take an email known
-            # to be sent for an ambiguous one.
+            # The row stays `processing`, locked by this worker, its lease renewed while the
+            # outcome is kept; written first thing next cycle, before stale recovery.
             with self._pending_lock:
-                self._pending[email.id] = (email, outcome, started)
+                self._pending[email.id] = pending
             self._halt(str(exc))
             log.error(
-                "outcome_not_recorded", email_id=email.id, status=outcome.status, error=str(exc)
+                "outcome_not_recorded",
+                email_id=email.id,
+                campaign_id=email.campaign_id,
+                status=outcome.status,
+                provider_message_id=outcome.provider_message_id,
+                outcome_error=outcome.error,
+                error=str(exc),
+                advice="kept, its lease renewed, and written when the database answers",
             )
             return None
-        return self._log_outcome(email, outcome, started, written)
+        return self._log_outcome(pending, written)
 
     def pending_outcomes(self) -> list[tuple[Email, Outcome]]:
         """The outcomes `_settle` kept while the database was down, not written yet."""
         with self._pending_lock:
-            return [(email, outcome) for email, outcome, _ in self._pending.values()]
+            return [(kept.email, kept.outcome) for kept in self._pending.values()]
 
     def write_pending_outcomes(self) -> int:
         """Write the outcomes `_settle` kept, once each (the caller decides when to try
@@ -404,20 +452,58 @@ class Pipeline:
         pending. How many were written."""
         with self._pending_lock:
             kept = list(self._pending.values())
-        for email, outcome, started in kept:
-            written = self.store.finish(email, self.config.worker_id, outcome, self.clock())
+        for pending in kept:
+            written = self._write(pending, _finish)
             with self._pending_lock:
-                del self._pending[email.id]
-            self._log_outcome(email, outcome, started, written)
+                del self._pending[pending.email.id]
+                self.leases.release(pending.email.id)
+            self._log_outcome(pending, written)
         return len(kept)
 
-    def _log_outcome(
-        self, email: Email, outcome: Outcome, started: float, written: bool
-    ) -> Outcome | None:
-        """The `email` line of an outcome the store took; `lease_lost` when it refused it
-        (the row was no longer ours), and then the outcome counts for nothing."""
-        if not written:
-            log.error("lease_lost", email_id=email.id, campaign_id=email.campaign_id)
+    def _write(self, pending: _Pending, finish: _Finish) -> str:
+        """Write an outcome with `finish`: WRITTEN; SETTLED_LATE when this worker's lease
+        had run out and stale recovery had failed the row as ambiguous, and what this
+        worker knows of its send replaced that guess; else LEASE_LOST."""
+        email, outcome = pending.email, pending.outcome
+        if finish(self.store, email, self.config.worker_id, outcome, self.clock()):
+            return WRITTEN
+        if pending.sent_from is None:  # nothing left: recovery guessed nothing
+            return LEASE_LOST
+        late = replace(outcome, error=_settled_late(outcome))
+        if self.store.settle_late(
+            email, self.config.worker_id, late, pending.sent_from, self.clock()
+        ):
+            pending.outcome = late
+            return SETTLED_LATE
+        return LEASE_LOST
+
+    def _log_outcome(self, pending: _Pending, written: str) -> Outcome | None:
+        """The `email` line of an outcome the store took (`settled_late` first when it
+        replaced recovery's guess); `lease_lost` when it refused it (the row was no
+        longer ours), and then the outcome counts for nothing."""
+        email, outcome = pending.email, pending.outcome
+        if written == SETTLED_LATE:
+            log.warning(
+                "settled_late",
+                email_id=email.id,
+                campaign_id=email.campaign_id,
+                status=outcome.status,
+                provider_message_id=outcome.provider_message_id,
+                error=outcome.error,
+            )
+        elif written == LEASE_LOST:
+            level, advice = _lost_advice(pending)
+            log.log(
+                level,
+                "lease_lost",
+                email_id=email.id,
+                campaign_id=email.campaign_id,
+                stage="outcome",
+                status=outcome.status,
+                provider_message_id=outcome.provider_message_id,
+                outcome_error=outcome.error,
+                advice=advice,
+            )
             return None
         self.metrics.email(outcome)
         log.log(
@@ -427,13 +513,47 @@ class Pipeline:
             campaign_id=email.campaign_id,
             recipient_domain=email.recipient_domain,
             status=outcome.status,
-            duration_ms=int((time.monotonic() - started) * 1000),
+            provider_message_id=outcome.provider_message_id,
+            duration_ms=int((time.monotonic() - pending.started) * 1000),
             error=outcome.error,
         )
         return outcome
 
 
 _LEVEL = {SENT: 20, QUEUED: 30, FAILED: 30}  # info, warning, warning
+WRITTEN, SETTLED_LATE, LEASE_LOST = "written", "settled_late", "lease_lost"
+_Finish = Callable[[Store, Email, str, Outcome, datetime], bool]
+
+
+@dataclass
+class _Pending:
+    """An outcome on its way to the database (kept while it is down)."""
+
+    email: Email
+    outcome: Outcome
+    started: float  # time.monotonic() when the email's processing began
+    sent_from: datetime | None  # the send_started_at this worker wrote; None: not sent
+
+
+def _lost_advice(pending: _Pending) -> tuple[int, str]:
+    """How loud a refused outcome is, and what a person should do about it."""
+    if pending.sent_from is None:
+        return 30, "nothing was sent; the worker that took the row over settles it"
+    return 40, "the row was settled otherwise: set it to this outcome by hand if it differs"
+
+
+def _settled_late(outcome: Outcome) -> str:
+    note = (
+        "settled late: this worker's lease ran out while it held the outcome of the send, "
+        "and stale recovery had marked the row ambiguous"
+    )
+    if outcome.status == SENT:
+        return f"{note}; the provider accepted it as {outcome.provider_message_id}"
+    return f"{outcome.error} ({note})" if outcome.error else note
+
+
+def _finish(store: Store, email: Email, worker_id: str, outcome: Outcome, now: datetime) -> bool:
+    return store.finish(email, worker_id, outcome, now)
 
 
 @retry(

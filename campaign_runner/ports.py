@@ -107,6 +107,25 @@ class Store(Protocol):
         """Write the outcome; False if the row was no longer ours."""
         ...
 
+    def settle_late(
+        self,
+        email: Email,
+        worker_id: str,
+        outcome: Outcome,
+        send_started_at: datetime,
+        now: datetime,
+    ) -> bool:
+        """Write the provider's answer (`sent`, or `failed` for a refusal) over the guess
+        of stale recovery: only a row recovery failed as ambiguous that this worker held
+        for the send it started at `send_started_at`. The row's campaign is recounted.
+        False for any other row: nothing else final is ever overwritten."""
+        ...
+
+    def renew_leases(self, worker_id: str, ids: list[str], now: datetime) -> int:
+        """Renew, in one statement, the leases of those of `ids` still `processing` and
+        locked by this worker (`locked_at = now`). How many were renewed."""
+        ...
+
     def recover_stale(self, lease_seconds: int, max_attempts: int, now: datetime) -> Counter[str]:
         """Expired leases: back to `queued` before the send started, `failed` (ambiguous)
         after, or `failed` once the row has used up its attempts. Counts by new status."""

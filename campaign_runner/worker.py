@@ -15,6 +15,8 @@ import structlog
 
 from .duties import Backoff, Duties, Duty
 from .errors import StoreUnavailable
+from .intake import launch
+from .intake.requests import RequestedWork
 from .liveness import Liveness
 from .pipeline import Pipeline, leave_stop_signals_to_main_thread
 from .sequences.dispatch import Dispatcher
@@ -39,6 +41,13 @@ class Worker:
         self.liveness = liveness
         self.config = pipeline.config
         self._wake = threading.Event()
+        # A frontend's stage and launch requests (campaigns.*_requested_at), done before
+        # the next cycle's claim: in the window only, so a sleeping worker stays silent.
+        self.requested_work = RequestedWork(
+            pipeline.store,  # type: ignore[arg-type]  # every store of this build has them
+            launch.rules(self.config),
+            pipeline.clock,
+        )
         self.dispatcher = Dispatcher(
             pipeline.store,  # type: ignore[arg-type]  # every store keeps sequences
             pipeline.generator,
@@ -66,6 +75,12 @@ class Worker:
                     self.config.lease_seconds / RECOVERY_CHECKS_PER_LEASE,
                     pipeline.recover,
                     in_window_only=True,  # no lease is taken outside it: it sleeps silent
+                ),
+                Duty(
+                    "requested_work",
+                    self.config.poll_interval_seconds,
+                    self.requested_work.run,
+                    in_window_only=True,
                 ),
                 Duty(
                     "heartbeat",
@@ -137,6 +152,7 @@ class Worker:
             return 0
         code = 0
         try:
+            self.requested_work.run()
             self.dispatcher.run()
             self.pipeline.run_cycle()
         except StoreUnavailable as exc:

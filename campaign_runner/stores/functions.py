@@ -35,11 +35,12 @@ from ..ports import (
 )
 from ..sql import schema
 from . import reports
+from .intake_functions import IntakeFunctions
 from .rows import email_from_row
 from .sequences_functions import SequenceFunctions
 
 SIGNATURE = re.compile(r"^(\w+)\((.*)\)$", re.DOTALL)
-PARAMETER = re.compile(r"^(p_\w+) (\w[\w ]*)$")
+PARAMETER = re.compile(r"^(p_\w+) (\w[\w ]*(?:\[\])?)$")  # text[] too
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,24 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-class FunctionStore(SequenceFunctions):
+def _outcome_params(
+    email: Email, worker_id: str, outcome: Outcome, now: datetime
+) -> dict[str, Any]:
+    """What writing one outcome passes (`finish`, and `settle_late` after a guess)."""
+    return {
+        "p_id": email.id,
+        "p_worker": worker_id,
+        "p_now": now,
+        "p_status": outcome.status,
+        "p_error": outcome.error,
+        "p_failure_kind": outcome.failure_kind,
+        "p_provider_message_id": outcome.provider_message_id,
+        "p_retry_at": outcome.retry_at,
+        "p_give_back": outcome.status == QUEUED and not outcome.count_attempt,
+    }
+
+
+class FunctionStore(IntakeFunctions, SequenceFunctions):
     """The Store protocol over any `Transport`."""
 
     def __init__(self, transport: Transport) -> None:
@@ -154,21 +172,24 @@ class FunctionStore(SequenceFunctions):
             raise LeaseLost(email.id)
 
     def finish(self, email: Email, worker_id: str, outcome: Outcome, now: datetime) -> bool:
-        recorded = self._call(
-            "finish",
-            {
-                "p_id": email.id,
-                "p_worker": worker_id,
-                "p_now": now,
-                "p_status": outcome.status,
-                "p_error": outcome.error,
-                "p_failure_kind": outcome.failure_kind,
-                "p_provider_message_id": outcome.provider_message_id,
-                "p_retry_at": outcome.retry_at,
-                "p_give_back": outcome.status == QUEUED and not outcome.count_attempt,
-            },
-        )
+        recorded = self._call("finish", _outcome_params(email, worker_id, outcome, now))
         return recorded is True
+
+    def settle_late(
+        self,
+        email: Email,
+        worker_id: str,
+        outcome: Outcome,
+        send_started_at: datetime,
+        now: datetime,
+    ) -> bool:
+        params = _outcome_params(email, worker_id, outcome, now)
+        settled = self._call("settle_late", {**params, "p_send_started_at": send_started_at})
+        return settled is True
+
+    def renew_leases(self, worker_id: str, ids: list[str], now: datetime) -> int:
+        renewed = self._call("renew_leases", {"p_worker": worker_id, "p_ids": ids, "p_now": now})
+        return int(renewed)
 
     def recover_stale(self, lease_seconds: int, max_attempts: int, now: datetime) -> Counter[str]:
         counts = self._call(

@@ -34,7 +34,8 @@ from ..ports import (
 )
 from ..sequences.model import lead_bucket
 from ..sql import schema
-from . import reports, sequences_sqlite
+from . import intake_sqlite, reports, sequences_sqlite
+from .intake_sqlite import IntakeSqlite
 from .rows import email_from_row
 from .sequences_sqlite import SequenceSqlite
 
@@ -43,9 +44,9 @@ BACKFILLS = sql.queries("sqlite/backfills.sql")
 ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
 SCHEMA_FILE = "sqlite/schema.sql"
 UPGRADES_FILE = "sqlite/upgrades.sql"
-# Created (schema files, in order, after the upgrades) and added to older files.
-SCHEMA_FILES = (SCHEMA_FILE, sequences_sqlite.SCHEMA_FILE)
-UPGRADE_FILES = (UPGRADES_FILE, sequences_sqlite.UPGRADES_FILE)
+# Created (schema files, in order) and added to older files (upgrade files).
+SCHEMA_FILES = (SCHEMA_FILE, intake_sqlite.SCHEMA_FILE, sequences_sqlite.SCHEMA_FILE)
+UPGRADE_FILES = (UPGRADES_FILE, intake_sqlite.UPGRADES_FILE, sequences_sqlite.UPGRADES_FILE)
 UPGRADES = {name: text for file in UPGRADE_FILES for name, text in sql.queries(file).items()}
 
 
@@ -80,9 +81,10 @@ def manifest() -> schema.Manifest:
                 assert match is not None, statement
                 wanted.columns[match.groups()] = file
         db.executescript(sql.read(SCHEMA_FILE))
-        for statement in UPGRADES.values():
-            table, column = ADD_COLUMN.search(statement).groups()  # type: ignore[union-attr]
-            if column not in _columns(db, table):
+        for statement in UPGRADES.values():  # as _upgrade: those the schema lacks
+            match = ADD_COLUMN.search(statement)
+            assert match is not None, statement
+            if match.group(2) not in _columns(db, match.group(1)):
                 db.execute(statement)
         for file in SCHEMA_FILES:
             db.executescript(sql.read(file))
@@ -113,7 +115,23 @@ def _first_due(db: sqlite3.Connection, params: dict[str, Any], limit: int) -> li
     return picked
 
 
-class SqliteStore(SequenceSqlite):
+def _finish_params(email: Email, worker_id: str, outcome: Outcome, now: datetime) -> dict[str, Any]:
+    return {
+        "id": email.id,
+        "worker": worker_id,
+        "now": _iso(now),
+        "status": outcome.status,
+        "error": outcome.error,
+        "failure_kind": outcome.failure_kind,
+        "provider_message_id": outcome.provider_message_id,
+        "retry_at": _iso(outcome.retry_at),
+        "give_back": outcome.status == QUEUED and not outcome.count_attempt,
+    }
+
+
+class SqliteStore(IntakeSqlite, SequenceSqlite):
+    rows_by_id = Q["rows_by_id"]
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
@@ -132,7 +150,8 @@ class SqliteStore(SequenceSqlite):
         self.where = str(path)
         self.added = self._upgrade()
         with self._lock:  # their indexes need the upgraded columns
-            self._db.executescript(sql.read(sequences_sqlite.SCHEMA_FILE))
+            for file in SCHEMA_FILES[1:]:
+                self._db.executescript(sql.read(file))
         self._db.create_function("cr_lead_bucket", 1, lead_bucket, deterministic=True)
 
     def _upgrade(self) -> list[str]:
@@ -246,26 +265,42 @@ class SqliteStore(SequenceSqlite):
             leased = db.execute(Q["leased_row"], {"id": email.id, "worker": worker_id}).fetchone()
             if leased is None:
                 return False
-            db.execute(
-                Q["finish"],
-                {
-                    "id": email.id,
-                    "worker": worker_id,
-                    "now": _iso(now),
-                    "status": outcome.status,
-                    "error": outcome.error,
-                    "failure_kind": outcome.failure_kind,
-                    "provider_message_id": outcome.provider_message_id,
-                    "retry_at": _iso(outcome.retry_at),
-                    "give_back": outcome.status == QUEUED and not outcome.count_attempt,
-                },
-            )
+            db.execute(Q["finish"], _finish_params(email, worker_id, outcome, now))
             if leased["send_started_at"] is None and outcome.status != SENT:
                 db.execute(
                     Q["give_back_pacing"],
                     {"domain": leased["domain"], "locked_at": leased["locked_at"]},
                 )
         return True
+
+    def settle_late(
+        self,
+        email: Email,
+        worker_id: str,
+        outcome: Outcome,
+        send_started_at: datetime,
+        now: datetime,
+    ) -> bool:
+        params = _finish_params(email, worker_id, outcome, now)
+        with self._transaction() as db:
+            reopened = db.execute(
+                Q["reopen_guessed"], {**params, "send_started_at": _iso(send_started_at)}
+            ).fetchall()
+            if not reopened:
+                return False
+            # The send had started: nothing of the domain's pacing is given back.
+            db.execute(Q["finish"], params)
+            campaign = {"campaign_id": reopened[0]["campaign_id"], "now": _iso(now)}
+            db.execute(Q["recount_campaign"], campaign)
+            if outcome.status == QUEUED:
+                db.execute(Q["reopen_campaign"], campaign)
+        return True
+
+    def renew_leases(self, worker_id: str, ids: list[str], now: datetime) -> int:
+        with self._transaction() as db:
+            return db.execute(
+                Q["renew_leases"], {"ids": json.dumps(ids), "worker": worker_id, "now": _iso(now)}
+            ).rowcount
 
     def recover_stale(self, lease_seconds: int, max_attempts: int, now: datetime) -> Counter[str]:
         cutoff = now - timedelta(seconds=lease_seconds)

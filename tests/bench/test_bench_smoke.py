@@ -83,7 +83,7 @@ def test_an_idle_worker_claims_once_a_cycle_and_a_sleeping_one_says_nothing(smok
     # A stop signal between a cycle's look for expired leases and its claim ends the
     # cycle before the claim: the last cycle may have none.
     assert idle["cycles"] - 1 <= idle["statements"]["cr_claim"] <= idle["cycles"]
-    assert set(idle["statements"]) <= {"cr_claim", "cr_recover_stale"}
+    assert set(idle["statements"]) <= {"cr_claim", "cr_recover_stale", "cr_requested_work"}
     assert idle["closed_statements"] == 0
 
 

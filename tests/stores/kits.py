@@ -50,6 +50,7 @@ ONE_LINERS: dict[str, dict[str, str]] = {
         "values (%(email)s, 'unsubscribed', 'tests')",
         "suppression_row": "select * from suppressions where email = %(email)s",
         "delete_email": "delete from email_queue where id = %(id)s::uuid",
+        "empty_intake": "truncate sending_domains, imported_contacts",
     },
     "sqlite": {
         "campaign_row": "SELECT * FROM campaigns WHERE id = :id",
@@ -60,6 +61,7 @@ ONE_LINERS: dict[str, dict[str, str]] = {
         "VALUES (:email, 'unsubscribed', 'tests')",
         "suppression_row": "SELECT * FROM suppressions WHERE email = :email",
         "delete_email": "DELETE FROM email_queue WHERE id = :id",
+        "empty_intake": "DELETE FROM sending_domains",
     },
 }
 

@@ -25,7 +25,8 @@ from tests.fixtures.postgres import Server, free_port
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = (
     "0001_schema.sql, 0002_functions.sql, 0003_operations.sql, 0004_paced_claim.sql, "
-    "0005_failure_kinds.sql, 0007_unsubscribe.sql, 0010_sequences.sql"
+    "0005_failure_kinds.sql, 0007_unsubscribe.sql, 0008_put_work_in.sql, "
+    "0009_leases.sql, 0010_sequences.sql"
 )
 Capture = pytest.CaptureFixture[str]
 
@@ -94,13 +95,15 @@ def test_migrate_then_check_from_the_command_line(
         outputs.append(capsys.readouterr().out)
     first, again, checked = outputs
 
-    assert first.splitlines()[:7] == [
+    assert first.splitlines()[:9] == [
         "applied 0001_schema.sql",
         "applied 0002_functions.sql",
         "applied 0003_operations.sql",
         "applied 0004_paced_claim.sql",
         "applied 0005_failure_kinds.sql",
         "applied 0007_unsubscribe.sql",
+        "applied 0008_put_work_in.sql",
+        "applied 0009_leases.sql",
         "applied 0010_sequences.sql",
     ]
     assert again.strip().endswith("schema at version 10, nothing to apply")
@@ -192,9 +195,10 @@ def test_migrate_upgrades_an_embedded_store_of_an_older_version(
 
     assert capsys.readouterr().out == (
         f"sqlite at {tmp_path / 'queue.db'}: upgraded the schema "
-        "(added campaigns.paused_reason, campaigns.guard_reset_at, campaigns.send_days, "
-        "campaigns.send_time_start, campaigns.send_time_end, campaigns.timezone, "
-        "campaigns.daily_limit, campaigns.ab_testing_enabled, campaigns.from_email, "
-        "email_queue.lead_id, email_queue.step_number, email_queue.variant, "
-        "email_queue.message_id_header, email_queue.references_header)\n"
+        "(added campaigns.paused_reason, campaigns.guard_reset_at, campaigns.key, "
+        "campaigns.stage_requested_at, campaigns.launch_requested_at, campaigns.request_error, "
+        "campaigns.send_days, campaigns.send_time_start, campaigns.send_time_end, "
+        "campaigns.timezone, campaigns.daily_limit, campaigns.ab_testing_enabled, "
+        "campaigns.from_email, email_queue.lead_id, email_queue.step_number, "
+        "email_queue.variant, email_queue.message_id_header, email_queue.references_header)\n"
     )

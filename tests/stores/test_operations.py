@@ -487,6 +487,8 @@ def test_0003_applies_over_version_2_and_the_previous_workers_calls_keep_working
         "0004_paced_claim.sql",
         "0005_failure_kinds.sql",
         "0007_unsubscribe.sql",
+        "0008_put_work_in.sql",
+        "0009_leases.sql",
         "0010_sequences.sql",
     ]
     before = run(pg_fresh_dsn, "schema_snapshot")

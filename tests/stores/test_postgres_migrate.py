@@ -35,6 +35,8 @@ def test_migrate_applies_every_file_once_and_a_second_run_changes_nothing(
         "0004_paced_claim.sql",
         "0005_failure_kinds.sql",
         "0007_unsubscribe.sql",
+        "0008_put_work_in.sql",
+        "0009_leases.sql",
         "0010_sequences.sql",
     ]
     assert second == []
@@ -113,6 +115,8 @@ def test_0004_applies_over_version_3_and_applied_again_by_hand_changes_nothing(
         "0004_paced_claim.sql",
         "0005_failure_kinds.sql",
         "0007_unsubscribe.sql",
+        "0008_put_work_in.sql",
+        "0009_leases.sql",
         "0010_sequences.sql",
     ]
     before = run(pg_fresh_dsn, "schema_snapshot")

@@ -1,5 +1,5 @@
 -- Sequences (issue 17): multi-step follow-ups with A/B variants, per-campaign
--- schedules, and a stop on reply. Additive and idempotent like 0001-0008; nothing a
+-- schedules, and a stop on reply. Additive and idempotent like 0001-0009; nothing a
 -- worker of the previous version calls changes its signature or its meaning.
 --
 -- A lead walks a campaign's steps: the dispatcher (campaign_runner/sequences) puts one
@@ -8,32 +8,12 @@
 -- an unsubscribe stops the lead, and in the same transaction every row of it that has
 -- not started sending is failed as `stopped`, so no claim can send it afterwards.
 
--- The schedule columns of 0008 (put work in), with exactly its names and types, for a
--- database that has this migration without that one.
-alter table campaigns
-    add column if not exists send_days text[],
-    add column if not exists send_time_start time,
-    add column if not exists send_time_end time,
-    add column if not exists timezone text,
-    add column if not exists daily_limit int;
 -- `ab_testing_enabled`: leads are split between variants A and B by each step's
 -- variant_split (off: everyone gets A). `from_email`: the sending address of a lead
 -- that has none when no sending address is active.
 alter table campaigns
     add column if not exists ab_testing_enabled boolean not null default false,
     add column if not exists from_email text;
-
--- The sending addresses of 0008, the same table, for the same reason.
-create table if not exists sending_domains (id uuid primary key default gen_random_uuid());
-alter table sending_domains
-    add column if not exists domain_index int,
-    add column if not exists from_email text,
-    add column if not exists from_name text,
-    add column if not exists active boolean not null default true,
-    add column if not exists created_at timestamptz not null default now(),
-    add column if not exists updated_at timestamptz not null default now();
-create unique index if not exists sending_domains_domain_index on sending_domains (domain_index);
-create unique index if not exists sending_domains_from_email on sending_domains (lower(from_email));
 
 -- One row per step of a campaign, numbered 1, 2, 3 ... Delays count from the send of
 -- the step before (step 1's from the lead's creation). variant_split: the percentage
@@ -157,7 +137,6 @@ alter table campaign_sequences enable row level security;
 alter table campaign_leads enable row level security;
 alter table reply_mailboxes enable row level security;
 alter table inbound_messages enable row level security;
-alter table sending_domains enable row level security;
 
 -- A lead's bucket, 0-99, from its id alone: the same lead always gets the same
 -- variant, in every store (SQLite registers the same function in Python).

@@ -47,6 +47,53 @@ cr_recipient_of(p_id uuid)
 -- name: suppress_recipient_of
 cr_suppress_recipient_of(p_id uuid, p_reason text, p_source text, p_now timestamptz)
 
+-- name: find_campaign
+cr_find_campaign(p_ref text)
+
+-- name: apply_campaign
+cr_apply_campaign(p_key text, p_fields jsonb, p_frozen text[], p_now timestamptz)
+
+-- name: import_contacts
+cr_import_contacts(p_campaign_id uuid, p_contacts jsonb, p_now timestamptz)
+
+-- name: stage
+cr_stage_campaign(p_campaign_id uuid, p_now timestamptz)
+
+-- name: launch_basis
+cr_launch_basis(p_campaign_id uuid, p_now timestamptz)
+
+-- name: launch
+cr_launch_campaign(p_campaign_id uuid, p_token jsonb, p_plan jsonb, p_now timestamptz)
+
+-- name: sending_domains
+cr_sending_domains()
+
+-- name: add_sending_domain
+cr_add_sending_domain(p_from_email text, p_from_name text, p_now timestamptz)
+
+-- name: set_sending_domain_active
+cr_set_sending_domain_active(p_which text, p_active boolean, p_now timestamptz)
+
+-- name: requested_work
+cr_requested_work()
+
+-- name: refuse_request
+cr_refuse_request(p_campaign_id uuid, p_error text, p_now timestamptz)
+
+-- name: rows_page
+cr_campaign_rows(p_campaign_id uuid, p_status text, p_after_id uuid, p_limit int)
+
+-- name: test_send_row
+cr_test_send_row(p_campaign_id uuid, p_row_id uuid, p_address text)
+
+-- name: renew_leases
+cr_renew_leases(p_worker text, p_ids uuid[], p_now timestamptz)
+
+-- name: settle_late
+cr_settle_late(p_id uuid, p_worker text, p_now timestamptz, p_status text, p_error text,
+               p_failure_kind text, p_provider_message_id text, p_retry_at timestamptz,
+               p_give_back boolean, p_send_started_at timestamptz)
+
 -- name: sequence_progress
 cr_sequence_progress(p_now timestamptz)
 

@@ -65,9 +65,10 @@ ORDER BY julianday(q.scheduled_for), q.id;
 
 -- name: start_send
 -- Only the owner of the lease may send; generated content is saved in the
--- same write, so what is recorded is exactly what leaves.
+-- same write, so what is recorded is exactly what leaves. The lease is renewed:
+-- the send gets a whole LEASE_SECONDS however long the row waited.
 UPDATE email_queue
-SET send_started_at = :now, updated_at = :now,
+SET send_started_at = :now, locked_at = :now, updated_at = :now,
     subject = CASE WHEN :model IS NULL THEN subject ELSE :subject END,
     body = CASE WHEN :model IS NULL THEN body ELSE :body END,
     generated_at = CASE WHEN :model IS NULL THEN generated_at ELSE :now END,
@@ -91,6 +92,35 @@ SET status = :status,
     locked_at = CASE WHEN :status = 'queued' THEN NULL ELSE locked_at END,
     updated_at = :now
 WHERE id = :id AND status = 'processing' AND locked_by = :worker;
+
+-- name: renew_leases
+-- The leases of every row a worker still holds, renewed in one statement (as
+-- cr_renew_leases); `updated_at` is left alone, the row's data does not change.
+UPDATE email_queue
+SET locked_at = :now
+WHERE id IN (SELECT value FROM json_each(:ids))
+  AND status = 'processing' AND locked_by = :worker;
+
+-- name: reopen_guessed
+-- The first half of a late settle (as cr_settle_late): the row stale recovery failed
+-- as ambiguous, held by this worker for this very send, back to `processing` so that
+-- `finish` writes what the worker knows in the same transaction.
+UPDATE email_queue
+SET status = 'processing'
+WHERE :status IN ('sent', 'failed', 'queued')
+  AND id = :id AND status = 'failed' AND locked_by = :worker
+  AND send_started_at = :send_started_at
+  AND error LIKE 'ambiguous: interrupted during send%'
+RETURNING campaign_id;
+
+-- name: recount_campaign
+UPDATE campaigns
+SET sent_count = (SELECT count(*) FROM email_queue q
+                  WHERE q.campaign_id = campaigns.id AND q.status = 'sent'),
+    failed_count = (SELECT count(*) FROM email_queue q
+                    WHERE q.campaign_id = campaigns.id AND q.status = 'failed'),
+    updated_at = :now
+WHERE id = :campaign_id;
 
 -- name: leased_row
 -- The row as its claim left it, read before its outcome is written.

@@ -2,22 +2,6 @@
 -- comments there say what each column means). Run after the upgrades, since some
 -- indexes below are on columns they add.
 
-CREATE TABLE IF NOT EXISTS sending_domains (
-    id           TEXT PRIMARY KEY DEFAULT (lower(
-                     hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' ||
-                     substr(hex(randomblob(2)), 2) || '-' ||
-                     substr('89ab', 1 + (abs(random()) % 4), 1) ||
-                     substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))),
-    domain_index INTEGER,
-    from_email   TEXT,
-    from_name    TEXT,
-    active       INTEGER NOT NULL DEFAULT 1,
-    created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
-    updated_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))
-);
-CREATE UNIQUE INDEX IF NOT EXISTS sending_domains_domain_index ON sending_domains (domain_index);
-CREATE UNIQUE INDEX IF NOT EXISTS sending_domains_from_email ON sending_domains (lower(from_email));
-
 CREATE TABLE IF NOT EXISTS campaign_sequences (
     id                  TEXT PRIMARY KEY DEFAULT (lower(
                             hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' ||

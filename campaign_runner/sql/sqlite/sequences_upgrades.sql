@@ -1,23 +1,5 @@
 -- The sequence columns of `campaigns` and `email_queue` (twins of 0010_sequences.sql),
 -- added to a file that lacks them as upgrades.sql's are (see SqliteStore._upgrade).
--- The schedule columns are 0008's (put work in), with its statement names, so that
--- either file adds them once: send_days a JSON list of day names ('["mon","tue"]'),
--- send_time_start and send_time_end 'HH:MM' text.
-
--- name: campaigns_send_days
-ALTER TABLE campaigns ADD COLUMN send_days TEXT;
-
--- name: campaigns_send_time_start
-ALTER TABLE campaigns ADD COLUMN send_time_start TEXT;
-
--- name: campaigns_send_time_end
-ALTER TABLE campaigns ADD COLUMN send_time_end TEXT;
-
--- name: campaigns_timezone
-ALTER TABLE campaigns ADD COLUMN timezone TEXT;
-
--- name: campaigns_daily_limit
-ALTER TABLE campaigns ADD COLUMN daily_limit INTEGER;
 
 -- name: campaigns_ab_testing_enabled
 ALTER TABLE campaigns ADD COLUMN ab_testing_enabled INTEGER NOT NULL DEFAULT 0;
