@@ -162,7 +162,7 @@ def _stage(args: argparse.Namespace, cfg: Config, store: IntakeStore) -> int:
     campaign = _campaign(store, args.campaign)
     staged = store.stage_campaign(campaign.id, utc_now())
     print(
-        f"staged {_count(staged.staged, 'row')} of {campaign.name!r} "
+        f"staged {_count(staged.staged, staged.what)} of {campaign.name!r} "
         f"({staged.suppressed} suppressed left out); the campaign is {staged.status}"
     )
     return 0
@@ -180,7 +180,8 @@ def _launch(args: argparse.Namespace, cfg: Config, store: IntakeStore) -> int:
             f"to {launched.last.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key})"
         )
     print(
-        f"queued {_count(launched.queued, 'row')} of {campaign.name!r}{when}; "
+        f"{'queued' if launched.what == 'row' else 'launched'} "
+        f"{_count(launched.queued, launched.what)} of {campaign.name!r}{when}; "
         f"the campaign is {launched.status}"
     )
     return 0

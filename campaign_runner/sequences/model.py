@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from ..intake.records import Launched, Staged, refused_unless_ok
 from ..stores.rows import parse_metadata
 
 # Lead statuses (the seam with the frontend).
@@ -275,3 +276,19 @@ def lead_bucket(lead_id: str) -> int:
     """A lead's bucket, 0-99, from its id alone: 0010's cr_lead_bucket, so the same lead
     gets the same variant in every store."""
     return int(hashlib.md5(lead_id.encode()).hexdigest()[:8], 16) % 100
+
+
+def staged_leads(row: Mapping[str, Any]) -> Staged | None:
+    """`stage` of a campaign with steps (its leads), or None for one without."""
+    if not row.get("sequence"):
+        return None
+    refused_unless_ok(row)
+    return Staged(int(row["staged"]), int(row["suppressed"]), row["status"], what="lead")
+
+
+def launched_leads(row: Mapping[str, Any]) -> Launched | None:
+    """`launch` of a campaign with steps (its active leads), or None for one without."""
+    if not row.get("sequence"):
+        return None
+    refused_unless_ok(row)
+    return Launched(int(row["leads"]), row["status"], what="lead")

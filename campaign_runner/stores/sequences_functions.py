@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from ..intake.records import Launched, Staged
 from ..sequences.model import (
     Draft,
     DueLead,
@@ -16,8 +17,10 @@ from ..sequences.model import (
     SequenceStatus,
     counts_from,
     due_lead_from,
+    launched_leads,
     mailbox_state_from,
     sequence_status_from,
+    staged_leads,
 )
 
 
@@ -73,6 +76,14 @@ class SequenceFunctions:
             },
         )
         return counts_from(counts)
+
+    def stage_leads(self, campaign_id: str, now: datetime) -> Staged | None:
+        return staged_leads(self._call("stage_leads", {"p_campaign_id": campaign_id, "p_now": now}))
+
+    def launch_leads(self, campaign_id: str, now: datetime) -> Launched | None:
+        return launched_leads(
+            self._call("launch_leads", {"p_campaign_id": campaign_id, "p_now": now})
+        )
 
     def sequence_status(self) -> list[SequenceStatus]:
         return [sequence_status_from(row) for row in self._call("sequence_status", {}) or []]

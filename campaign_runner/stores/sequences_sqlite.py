@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import sql
+from ..intake.records import IntakeError, Launched, Staged
 from ..sequences.model import (
     BOUNCE,
     BOUNCED,
@@ -295,6 +296,35 @@ class SequenceSqlite:
                 S["lead_by_sender"], {"sender": message.sender, "address": address}
             ).fetchone()
         return None if found is None else found[0]
+
+    def stage_leads(self, campaign_id: str, now: datetime) -> Staged | None:
+        params = {"campaign_id": campaign_id, "now": _iso(now)}
+        with self._transaction() as db:
+            found = db.execute(S["has_steps"], params).fetchone()
+            if found is None:
+                return None
+            if found["status"] in ("completed", "cancelled"):
+                raise IntakeError(f"the campaign is {found['status']}: nothing more is staged")
+            (suppressed,) = db.execute(S["suppressed_contacts"], params).fetchone()
+            staged = db.execute(S["stage_leads"], params).rowcount
+            (status,) = db.execute(S["staged_campaign"], params).fetchone()
+        return Staged(staged, suppressed, status, what="lead")
+
+    def launch_leads(self, campaign_id: str, now: datetime) -> Launched | None:
+        params = {"campaign_id": campaign_id, "now": _iso(now)}
+        with self._transaction() as db:
+            found = db.execute(S["has_steps"], params).fetchone()
+            if found is None:
+                return None
+            if found["status"] in ("completed", "cancelled"):
+                raise IntakeError(f"the campaign is {found['status']}: nothing more is launched")
+            (leads,) = db.execute(S["active_leads"], params).fetchone()
+            if not leads and found["status"] in ("draft", "staged"):
+                raise IntakeError(
+                    "no active leads: import contacts and run `campaign-runner stage` first"
+                )
+            (status,) = db.execute(S["launched_campaign"], params).fetchone()
+        return Launched(leads, status, what="lead")
 
     def sequence_status(self) -> list[SequenceStatus]:
         with self._transaction("DEFERRED") as db:

@@ -743,6 +743,103 @@ as $$
     where exists (select 1 from campaign_leads l where l.campaign_id = c.id)
 $$;
 
+-- `stage` of a campaign with steps (issue 18): its imported contacts become leads
+-- (active: the dispatcher takes them once the campaign is launched), one per address
+-- the campaign has no lead for, none for a suppressed address; a draft campaign is
+-- `staged`. {sequence: false} for a campaign without steps (stage rows instead).
+create or replace function cr_stage_leads(p_campaign_id uuid, p_now timestamptz)
+returns jsonb
+language plpgsql
+set search_path = public, pg_temp
+as $$
+declare
+    v_status text;
+    v_staged int;
+    v_suppressed int;
+begin
+    select status into v_status from campaigns where id = p_campaign_id for update;
+    if not found or not exists (select 1 from campaign_sequences
+                                where campaign_id = p_campaign_id) then
+        return jsonb_build_object('sequence', false);
+    end if;
+    if v_status in ('completed', 'cancelled') then
+        return jsonb_build_object('sequence', true, 'error', 'the campaign is ' || v_status
+                                  || ': nothing more is staged');
+    end if;
+    with source as (
+        select distinct on (lower(email)) email, to_name, metadata, created_at, id
+        from imported_contacts
+        where campaign_id = p_campaign_id and coalesce(email, '') <> ''
+        order by lower(email), created_at, id
+    ),
+    judged as (
+        select s.*,
+               exists (select 1 from suppressions x where x.email = lower(s.email)) as suppressed,
+               exists (select 1 from campaign_leads l
+                       where l.campaign_id = p_campaign_id
+                         and lower(trim(l.to_email)) = lower(s.email)) as present
+        from source s
+    ),
+    inserted as (
+        insert into campaign_leads (campaign_id, to_email, to_name, metadata, status,
+                                    created_at, updated_at)
+        select p_campaign_id, email, to_name, metadata, 'active',
+               p_now + row_number() over (order by created_at, id) * interval '1 microsecond',
+               p_now
+        from judged
+        where not suppressed and not present
+        returning 1
+    )
+    select (select count(*) from inserted), count(*) filter (where suppressed and not present)
+    into v_staged, v_suppressed
+    from judged;
+    update campaigns
+    set status = case when status = 'draft' then 'staged' else status end,
+        stage_requested_at = null, request_error = null, updated_at = p_now
+    where id = p_campaign_id
+    returning status into v_status;
+    return jsonb_build_object('sequence', true, 'staged', v_staged,
+                              'suppressed', v_suppressed, 'status', v_status);
+end
+$$;
+
+-- `launch` of a campaign with steps: a draft or staged campaign with leads becomes
+-- `scheduled`, and its leads' steps are the dispatcher's from then on (each step's
+-- time comes from its delay and the campaign's window, not from a plan).
+-- {sequence: false} for a campaign without steps (launch rows instead).
+create or replace function cr_launch_leads(p_campaign_id uuid, p_now timestamptz)
+returns jsonb
+language plpgsql
+set search_path = public, pg_temp
+as $$
+declare
+    v_status text;
+    v_leads int;
+begin
+    select status into v_status from campaigns where id = p_campaign_id for update;
+    if not found or not exists (select 1 from campaign_sequences
+                                where campaign_id = p_campaign_id) then
+        return jsonb_build_object('sequence', false);
+    end if;
+    select count(*) into v_leads from campaign_leads
+    where campaign_id = p_campaign_id and status = 'active';
+    if v_status in ('completed', 'cancelled') then
+        return jsonb_build_object('sequence', true, 'error', 'the campaign is ' || v_status
+                                  || ': nothing more is launched');
+    end if;
+    if v_leads = 0 and v_status in ('draft', 'staged') then
+        return jsonb_build_object('sequence', true, 'error', 'no active leads: import '
+                                  || 'contacts and run `campaign-runner stage` first');
+    end if;
+    update campaigns
+    set status = case when status in ('draft', 'staged') then 'scheduled' else status end,
+        launch_requested_at = null, request_error = null, updated_at = p_now
+    where id = p_campaign_id
+    returning status into v_status;
+    return jsonb_build_object('sequence', true, 'leads', v_leads, 'status', v_status);
+end
+$$;
+
 call cr_restrict_routines();
 
 insert into cr_schema_migrations (version, name) values (10, '0010_sequences.sql')

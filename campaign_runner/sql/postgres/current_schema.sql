@@ -764,6 +764,38 @@ begin
 end
 $$;
 
+CREATE FUNCTION public.cr_launch_leads(p_campaign_id uuid, p_now timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+declare
+    v_status text;
+    v_leads int;
+begin
+    select status into v_status from campaigns where id = p_campaign_id for update;
+    if not found or not exists (select 1 from campaign_sequences
+                                where campaign_id = p_campaign_id) then
+        return jsonb_build_object('sequence', false);
+    end if;
+    select count(*) into v_leads from campaign_leads
+    where campaign_id = p_campaign_id and status = 'active';
+    if v_status in ('completed', 'cancelled') then
+        return jsonb_build_object('sequence', true, 'error', 'the campaign is ' || v_status
+                                  || ': nothing more is launched');
+    end if;
+    if v_leads = 0 and v_status in ('draft', 'staged') then
+        return jsonb_build_object('sequence', true, 'error', 'no active leads: import '
+                                  || 'contacts and run `campaign-runner stage` first');
+    end if;
+    update campaigns
+    set status = case when status in ('draft', 'staged') then 'scheduled' else status end,
+        launch_requested_at = null, request_error = null, updated_at = p_now
+    where id = p_campaign_id
+    returning status into v_status;
+    return jsonb_build_object('sequence', true, 'leads', v_leads, 'status', v_status);
+end
+$$;
+
 CREATE FUNCTION public.cr_launch_token(p_campaign_id uuid) RETURNS jsonb
     LANGUAGE sql STABLE
     SET search_path TO 'public', 'pg_temp'
@@ -1543,6 +1575,61 @@ begin
 end
 $_$;
 
+CREATE FUNCTION public.cr_stage_leads(p_campaign_id uuid, p_now timestamp with time zone) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+declare
+    v_status text;
+    v_staged int;
+    v_suppressed int;
+begin
+    select status into v_status from campaigns where id = p_campaign_id for update;
+    if not found or not exists (select 1 from campaign_sequences
+                                where campaign_id = p_campaign_id) then
+        return jsonb_build_object('sequence', false);
+    end if;
+    if v_status in ('completed', 'cancelled') then
+        return jsonb_build_object('sequence', true, 'error', 'the campaign is ' || v_status
+                                  || ': nothing more is staged');
+    end if;
+    with source as (
+        select distinct on (lower(email)) email, to_name, metadata, created_at, id
+        from imported_contacts
+        where campaign_id = p_campaign_id and coalesce(email, '') <> ''
+        order by lower(email), created_at, id
+    ),
+    judged as (
+        select s.*,
+               exists (select 1 from suppressions x where x.email = lower(s.email)) as suppressed,
+               exists (select 1 from campaign_leads l
+                       where l.campaign_id = p_campaign_id
+                         and lower(trim(l.to_email)) = lower(s.email)) as present
+        from source s
+    ),
+    inserted as (
+        insert into campaign_leads (campaign_id, to_email, to_name, metadata, status,
+                                    created_at, updated_at)
+        select p_campaign_id, email, to_name, metadata, 'active',
+               p_now + row_number() over (order by created_at, id) * interval '1 microsecond',
+               p_now
+        from judged
+        where not suppressed and not present
+        returning 1
+    )
+    select (select count(*) from inserted), count(*) filter (where suppressed and not present)
+    into v_staged, v_suppressed
+    from judged;
+    update campaigns
+    set status = case when status = 'draft' then 'staged' else status end,
+        stage_requested_at = null, request_error = null, updated_at = p_now
+    where id = p_campaign_id
+    returning status into v_status;
+    return jsonb_build_object('sequence', true, 'staged', v_staged,
+                              'suppressed', v_suppressed, 'status', v_status);
+end
+$$;
+
 CREATE FUNCTION public.cr_start_send(p_id uuid, p_worker text, p_now timestamp with time zone, p_subject text, p_body text, p_model text, p_prompt_tokens integer, p_completion_tokens integer) RETURNS boolean
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
@@ -1966,6 +2053,8 @@ REVOKE ALL ON FUNCTION public.cr_launch_basis(p_campaign_id uuid, p_now timestam
 
 REVOKE ALL ON FUNCTION public.cr_launch_campaign(p_campaign_id uuid, p_token jsonb, p_plan jsonb, p_now timestamp with time zone) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION public.cr_launch_leads(p_campaign_id uuid, p_now timestamp with time zone) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION public.cr_launch_token(p_campaign_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_lead_bucket(p_id uuid) FROM PUBLIC;
@@ -2017,6 +2106,8 @@ REVOKE ALL ON FUNCTION public.cr_set_sending_domain_active(p_which text, p_activ
 REVOKE ALL ON FUNCTION public.cr_settle_late(p_id uuid, p_worker text, p_now timestamp with time zone, p_status text, p_error text, p_failure_kind text, p_provider_message_id text, p_retry_at timestamp with time zone, p_give_back boolean, p_send_started_at timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_stage_campaign(p_campaign_id uuid, p_now timestamp with time zone) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION public.cr_stage_leads(p_campaign_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_start_send(p_id uuid, p_worker text, p_now timestamp with time zone, p_subject text, p_body text, p_model text, p_prompt_tokens integer, p_completion_tokens integer) FROM PUBLIC;
 

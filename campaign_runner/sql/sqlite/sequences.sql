@@ -235,3 +235,47 @@ SELECT step_number, delay_days, delay_hours, variant_split, use_ai_generation,
        variant_a_opened, variant_b_opened, variant_a_clicked, variant_b_clicked,
        variant_a_replied, variant_b_replied, variant_a_bounced, variant_b_bounced
 FROM campaign_sequences WHERE campaign_id = :campaign_id ORDER BY step_number;
+
+-- name: has_steps
+SELECT c.status FROM campaigns c
+WHERE c.id = :campaign_id
+  AND EXISTS (SELECT 1 FROM campaign_sequences s WHERE s.campaign_id = c.id);
+
+-- name: stage_leads
+INSERT INTO campaign_leads (campaign_id, to_email, to_name, metadata, status, created_at,
+                            updated_at)
+SELECT :campaign_id, i.email, i.to_name, i.metadata, 'active',
+       strftime('%Y-%m-%dT%H:%M:%f+00:00', julianday(:now)
+                + (row_number() OVER (ORDER BY julianday(i.created_at), i.id)) / 86400e6),
+       :now
+FROM imported_contacts i
+WHERE i.campaign_id = :campaign_id AND coalesce(i.email, '') <> ''
+  AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email = lower(i.email))
+  AND NOT EXISTS (SELECT 1 FROM campaign_leads l
+                  WHERE l.campaign_id = :campaign_id
+                    AND lower(trim(l.to_email)) = lower(i.email));
+
+-- name: suppressed_contacts
+SELECT count(*) FROM imported_contacts i
+WHERE i.campaign_id = :campaign_id
+  AND EXISTS (SELECT 1 FROM suppressions x WHERE x.email = lower(i.email))
+  AND NOT EXISTS (SELECT 1 FROM campaign_leads l
+                  WHERE l.campaign_id = :campaign_id
+                    AND lower(trim(l.to_email)) = lower(i.email));
+
+-- name: staged_campaign
+UPDATE campaigns
+SET status = CASE WHEN status = 'draft' THEN 'staged' ELSE status END,
+    stage_requested_at = NULL, request_error = NULL, updated_at = :now
+WHERE id = :campaign_id
+RETURNING status;
+
+-- name: active_leads
+SELECT count(*) FROM campaign_leads WHERE campaign_id = :campaign_id AND status = 'active';
+
+-- name: launched_campaign
+UPDATE campaigns
+SET status = CASE WHEN status IN ('draft', 'staged') THEN 'scheduled' ELSE status END,
+    launch_requested_at = NULL, request_error = NULL, updated_at = :now
+WHERE id = :campaign_id
+RETURNING status;
