@@ -127,6 +127,12 @@ def _apply(args: argparse.Namespace, cfg: Config, store: IntakeStore) -> int:
     applied = store.apply_campaign(spec.key, spec.columns(), list(FROZEN_ONCE_LAUNCHED), utc_now())
     if applied.refused:
         raise Refused(campaign_file.refusal(spec.key, applied.status, list(applied.refused)))
+    if spec.steps:  # a sequence: its steps as the file says (the frontend's own are kept else)
+        changed = store.put_steps(  # type: ignore[attr-defined]
+            applied.campaign_id, spec.ab_testing, list(spec.steps), utc_now()
+        )
+        if changed:
+            print(f"campaign {spec.key!r}: {changed} sequence steps written")
     if applied.created:
         print(f"created campaign {spec.key!r} ({applied.campaign_id}), draft")
     elif applied.changed:

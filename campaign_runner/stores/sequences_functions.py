@@ -85,5 +85,11 @@ class SequenceFunctions:
             self._call("launch_leads", {"p_campaign_id": campaign_id, "p_now": now})
         )
 
+    def put_steps(
+        self, campaign_id: str, ab_testing: bool, steps: list[dict[str, Any]], now: datetime
+    ) -> int:
+        params = {"p_campaign_id": campaign_id, "p_ab_testing": ab_testing, "p_now": now}
+        return int(self._call("put_steps", {**params, "p_steps": steps}))
+
     def sequence_status(self) -> list[SequenceStatus]:
         return [sequence_status_from(row) for row in self._call("sequence_status", {}) or []]

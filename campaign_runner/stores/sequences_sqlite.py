@@ -326,6 +326,17 @@ class SequenceSqlite:
             (status,) = db.execute(S["launched_campaign"], params).fetchone()
         return Launched(leads, status, what="lead")
 
+    def put_steps(
+        self, campaign_id: str, ab_testing: bool, steps: list[dict[str, Any]], now: datetime
+    ) -> int:
+        """cr_put_sequence_steps: the campaign's steps become `steps`, counters kept."""
+        params = {"campaign_id": campaign_id, "now": _iso(now)}
+        with self._transaction() as db:
+            db.execute(S["set_ab_testing"], {**params, "ab_testing": ab_testing})
+            changed = sum(db.execute(S["put_step"], {**params, **s}).rowcount for s in steps)
+            removed = db.execute(S["remove_steps_after"], {**params, "last": len(steps)}).rowcount
+        return changed + removed
+
     def sequence_status(self) -> list[SequenceStatus]:
         with self._transaction("DEFERRED") as db:
             campaigns = db.execute(S["sequence_status_campaigns"]).fetchall()

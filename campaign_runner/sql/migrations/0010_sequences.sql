@@ -840,6 +840,65 @@ begin
 end
 $$;
 
+-- `campaign apply` of a file with [[steps]]: the campaign's steps become the file's
+-- p_steps ([{step_number, delay_days, ...}], numbered 1, 2, 3 ...), each one's counters
+-- kept, steps past the file's last removed, ab_testing_enabled set. Returns how many
+-- steps changed (0: the file says what the database has).
+create or replace function cr_put_sequence_steps(
+    p_campaign_id uuid,
+    p_ab_testing boolean,
+    p_steps jsonb,
+    p_now timestamptz
+) returns int
+language plpgsql
+set search_path = public, pg_temp
+as $$
+declare
+    v_changed int;
+    v_removed int;
+begin
+    update campaigns set ab_testing_enabled = p_ab_testing, updated_at = p_now
+    where id = p_campaign_id and ab_testing_enabled is distinct from p_ab_testing;
+    with wanted as (
+        select * from jsonb_to_recordset(p_steps)
+            as w(step_number int, delay_days int, delay_hours int, variant_a_subject text,
+                 variant_a_body text, variant_b_subject text, variant_b_body text,
+                 variant_split int, use_ai_generation boolean, ai_prompt_context text)
+    ),
+    written as (
+        insert into campaign_sequences as s
+            (campaign_id, step_number, delay_days, delay_hours, variant_a_subject,
+             variant_a_body, variant_b_subject, variant_b_body, variant_split,
+             use_ai_generation, ai_prompt_context, created_at, updated_at)
+        select p_campaign_id, w.step_number, w.delay_days, w.delay_hours, w.variant_a_subject,
+               w.variant_a_body, w.variant_b_subject, w.variant_b_body, w.variant_split,
+               w.use_ai_generation, w.ai_prompt_context, p_now, p_now
+        from wanted w
+        on conflict (campaign_id, step_number) do update
+        set delay_days = excluded.delay_days, delay_hours = excluded.delay_hours,
+            variant_a_subject = excluded.variant_a_subject,
+            variant_a_body = excluded.variant_a_body,
+            variant_b_subject = excluded.variant_b_subject,
+            variant_b_body = excluded.variant_b_body, variant_split = excluded.variant_split,
+            use_ai_generation = excluded.use_ai_generation,
+            ai_prompt_context = excluded.ai_prompt_context, updated_at = p_now
+        where (s.delay_days, s.delay_hours, s.variant_a_subject, s.variant_a_body,
+               s.variant_b_subject, s.variant_b_body, s.variant_split, s.use_ai_generation,
+               s.ai_prompt_context)
+              is distinct from
+              (excluded.delay_days, excluded.delay_hours, excluded.variant_a_subject,
+               excluded.variant_a_body, excluded.variant_b_subject, excluded.variant_b_body,
+               excluded.variant_split, excluded.use_ai_generation, excluded.ai_prompt_context)
+        returning 1
+    )
+    select count(*) into v_changed from written;
+    delete from campaign_sequences
+    where campaign_id = p_campaign_id and step_number > jsonb_array_length(p_steps);
+    get diagnostics v_removed = row_count;
+    return v_changed + v_removed;
+end
+$$;
+
 call cr_restrict_routines();
 
 insert into cr_schema_migrations (version, name) values (10, '0010_sequences.sql')

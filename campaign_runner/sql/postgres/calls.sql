@@ -121,3 +121,7 @@ cr_stage_leads(p_campaign_id uuid, p_now timestamptz)
 
 -- name: launch_leads
 cr_launch_leads(p_campaign_id uuid, p_now timestamptz)
+
+-- name: put_steps
+cr_put_sequence_steps(p_campaign_id uuid, p_ab_testing boolean, p_steps jsonb,
+                      p_now timestamptz)

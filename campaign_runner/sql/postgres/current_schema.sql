@@ -849,6 +849,56 @@ CREATE FUNCTION public.cr_peek_due_v2(p_limit integer, p_now timestamp with time
         limit p_limit))
 $$;
 
+CREATE FUNCTION public.cr_put_sequence_steps(p_campaign_id uuid, p_ab_testing boolean, p_steps jsonb, p_now timestamp with time zone) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+declare
+    v_changed int;
+    v_removed int;
+begin
+    update campaigns set ab_testing_enabled = p_ab_testing, updated_at = p_now
+    where id = p_campaign_id and ab_testing_enabled is distinct from p_ab_testing;
+    with wanted as (
+        select * from jsonb_to_recordset(p_steps)
+            as w(step_number int, delay_days int, delay_hours int, variant_a_subject text,
+                 variant_a_body text, variant_b_subject text, variant_b_body text,
+                 variant_split int, use_ai_generation boolean, ai_prompt_context text)
+    ),
+    written as (
+        insert into campaign_sequences as s
+            (campaign_id, step_number, delay_days, delay_hours, variant_a_subject,
+             variant_a_body, variant_b_subject, variant_b_body, variant_split,
+             use_ai_generation, ai_prompt_context, created_at, updated_at)
+        select p_campaign_id, w.step_number, w.delay_days, w.delay_hours, w.variant_a_subject,
+               w.variant_a_body, w.variant_b_subject, w.variant_b_body, w.variant_split,
+               w.use_ai_generation, w.ai_prompt_context, p_now, p_now
+        from wanted w
+        on conflict (campaign_id, step_number) do update
+        set delay_days = excluded.delay_days, delay_hours = excluded.delay_hours,
+            variant_a_subject = excluded.variant_a_subject,
+            variant_a_body = excluded.variant_a_body,
+            variant_b_subject = excluded.variant_b_subject,
+            variant_b_body = excluded.variant_b_body, variant_split = excluded.variant_split,
+            use_ai_generation = excluded.use_ai_generation,
+            ai_prompt_context = excluded.ai_prompt_context, updated_at = p_now
+        where (s.delay_days, s.delay_hours, s.variant_a_subject, s.variant_a_body,
+               s.variant_b_subject, s.variant_b_body, s.variant_split, s.use_ai_generation,
+               s.ai_prompt_context)
+              is distinct from
+              (excluded.delay_days, excluded.delay_hours, excluded.variant_a_subject,
+               excluded.variant_a_body, excluded.variant_b_subject, excluded.variant_b_body,
+               excluded.variant_split, excluded.use_ai_generation, excluded.ai_prompt_context)
+        returning 1
+    )
+    select count(*) into v_changed from written;
+    delete from campaign_sequences
+    where campaign_id = p_campaign_id and step_number > jsonb_array_length(p_steps);
+    get diagnostics v_removed = row_count;
+    return v_changed + v_removed;
+end
+$$;
+
 CREATE FUNCTION public.cr_queued_reasons(p_now timestamp with time zone, p_min_interval_seconds integer, p_daily_cap integer, p_day_start timestamp with time zone) RETURNS TABLE(id uuid, campaign_id uuid, scheduled_for timestamp with time zone, reason text, until timestamp with time zone)
     LANGUAGE sql STABLE
     SET search_path TO 'public', 'pg_temp'
@@ -2062,6 +2112,8 @@ REVOKE ALL ON FUNCTION public.cr_lead_bucket(p_id uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION public.cr_peek_due(p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_peek_due_v2(p_limit integer, p_now timestamp with time zone, p_min_interval_seconds integer, p_daily_cap integer, p_day_start timestamp with time zone) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION public.cr_put_sequence_steps(p_campaign_id uuid, p_ab_testing boolean, p_steps jsonb, p_now timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_queued_reasons(p_now timestamp with time zone, p_min_interval_seconds integer, p_daily_cap integer, p_day_start timestamp with time zone) FROM PUBLIC;
 

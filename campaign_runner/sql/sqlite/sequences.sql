@@ -279,3 +279,30 @@ SET status = CASE WHEN status IN ('draft', 'staged') THEN 'scheduled' ELSE statu
     launch_requested_at = NULL, request_error = NULL, updated_at = :now
 WHERE id = :campaign_id
 RETURNING status;
+
+-- name: set_ab_testing
+UPDATE campaigns SET ab_testing_enabled = :ab_testing, updated_at = :now
+WHERE id = :campaign_id AND ab_testing_enabled IS NOT :ab_testing;
+
+-- name: put_step
+INSERT INTO campaign_sequences AS s
+    (campaign_id, step_number, delay_days, delay_hours, variant_a_subject, variant_a_body,
+     variant_b_subject, variant_b_body, variant_split, use_ai_generation, ai_prompt_context,
+     created_at, updated_at)
+VALUES (:campaign_id, :step_number, :delay_days, :delay_hours, :variant_a_subject,
+        :variant_a_body, :variant_b_subject, :variant_b_body, :variant_split,
+        :use_ai_generation, :ai_prompt_context, :now, :now)
+ON CONFLICT (campaign_id, step_number) DO UPDATE
+SET delay_days = excluded.delay_days, delay_hours = excluded.delay_hours,
+    variant_a_subject = excluded.variant_a_subject, variant_a_body = excluded.variant_a_body,
+    variant_b_subject = excluded.variant_b_subject, variant_b_body = excluded.variant_b_body,
+    variant_split = excluded.variant_split, use_ai_generation = excluded.use_ai_generation,
+    ai_prompt_context = excluded.ai_prompt_context, updated_at = :now
+WHERE (s.delay_days, s.delay_hours, s.variant_a_subject, s.variant_a_body, s.variant_b_subject,
+       s.variant_b_body, s.variant_split, s.use_ai_generation, s.ai_prompt_context)
+      IS NOT (excluded.delay_days, excluded.delay_hours, excluded.variant_a_subject,
+              excluded.variant_a_body, excluded.variant_b_subject, excluded.variant_b_body,
+              excluded.variant_split, excluded.use_ai_generation, excluded.ai_prompt_context);
+
+-- name: remove_steps_after
+DELETE FROM campaign_sequences WHERE campaign_id = :campaign_id AND step_number > :last;
