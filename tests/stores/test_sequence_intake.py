@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import tomllib
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,9 @@ def test_a_campaign_file_with_steps_writes_them_once(kit: Kit) -> None:
 def test_a_bad_step_is_refused_naming_its_key(step: str, words: str) -> None:
     with pytest.raises(campaign_file.SpecError, match=re.escape(words)):
         campaign_file.parse(tomllib.loads(f'key = "k"\nname = "n"\n[[steps]]\n{step}\n'))
+
+
+def test_the_example_sequence_file_applies() -> None:
+    spec = campaign_file.load(Path(__file__).parents[2] / "examples" / "sequence.toml")
+    assert len(spec.steps) == 3 and spec.ab_testing
+    assert spec.steps[1]["variant_a_subject"] is None and spec.steps[2]["use_ai_generation"]
