@@ -153,6 +153,9 @@ class SqliteStore(IntakeSqlite, SequenceSqlite):
             for file in SCHEMA_FILES[1:]:
                 self._db.executescript(sql.read(file))
         self._db.create_function("cr_lead_bucket", 1, lead_bucket, deterministic=True)
+        with self._transaction() as db:
+            if sequences_sqlite.allow_stopped_kind(db):
+                self.added.append("email_queue.failure_kind 'stopped'")
 
     def _upgrade(self) -> list[str]:
         """Add the columns of `upgrades.sql` that a file made by an older version lacks,
