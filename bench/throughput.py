@@ -86,6 +86,8 @@ class Services:
             "SENDER": "sparkpost",
             "SPARKPOST_API_KEY": SPARKPOST_KEY,
             "SPARKPOST_API_URL": self.sparkpost.url,
+            # The events poll has its own benchmark (bench.events_ingest).
+            "EVENTS_POLL_SECONDS": "0",
             "CONCURRENCY": str(concurrency),
             "BATCH_SIZE": str(batch_size),
             "DOMAIN_MIN_INTERVAL_SECONDS": "0",

@@ -20,6 +20,8 @@ from . import config as config_module
 from .adapters import build_pipeline, open_store
 from .config import EVERY_PART, Config, ConfigError, Part
 from .errors import StoreUnavailable
+from .events import duty as events_duty
+from .events.client import EventsBusy
 from .intake import commands as intake_commands
 from .liveness import Liveness, heartbeat_age, heartbeat_limit
 from .metrics import Metrics
@@ -39,6 +41,7 @@ NEEDS: dict[str, frozenset[Part]] = {
     "migrate": frozenset({Part.LOGS, Part.STORE}),
     "status": frozenset({Part.LOGS, Part.STORE}),
     "retry-failed": frozenset({Part.LOGS, Part.STORE}),
+    "events": frozenset({Part.LOGS, Part.STORE, Part.WORKER}),
     **intake_commands.NEEDS,
 }
 
@@ -94,6 +97,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     retry.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
     sub.add_parser(
+        "events",
+        help="read SparkPost's events once (delivery, bounce, open, click, complaint, "
+        "unsubscribe) onto their rows, for cron",
+    )
+    sub.add_parser(
         "health", help="exit 0 if the worker's HEARTBEAT_FILE is fresh, 1 if stale or missing"
     )
     intake_commands.add_parsers(sub)
@@ -126,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "status":
                 now = utc_now()
                 return operations.status(store, now, args.json, _window(cfg), pacing_for(cfg, now))
+            if args.command == "events":
+                return _events(cfg, store)
             if args.command == "retry-failed":
                 return operations.retry_failed(
                     store,
@@ -143,6 +153,25 @@ def main(argv: list[str] | None = None) -> int:
     except StoreUnavailable as exc:
         print(f"campaign-runner: store unavailable: {exc}", file=sys.stderr)
         return 1
+
+
+def _events(cfg: Config, store: Store) -> int:
+    """One poll: 0 when it ran, 1 when SparkPost refused or could not be reached (a
+    store that cannot is 1 as well, in `main`), 2 without SparkPost to ask."""
+    if cfg.sender != "sparkpost":
+        raise ConfigError(
+            f"events: SENDER={cfg.sender} gets no delivery reports back; "
+            "only SparkPost's events can be read"
+        )
+    if not cfg.sparkpost_api_key:
+        raise ConfigError("SPARKPOST_API_KEY is empty: expected the key whose events to read")
+    try:
+        report = events_duty.poll(store, cfg, utc_now)
+    except (*events_duty.REFUSALS, EventsBusy) as exc:
+        print(f"campaign-runner: events: {exc}", file=sys.stderr)
+        return 1
+    print(events_duty.summary(report))
+    return 0
 
 
 def _window(cfg: Config) -> SendingWindow:

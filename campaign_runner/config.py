@@ -58,6 +58,18 @@ def whole(low: int, high: int | None = None) -> Kind[int]:
     )
 
 
+def off_or_whole(low: int) -> Kind[int]:
+    """0 (off), or a whole number from `low` up."""
+
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if value != 0 and value < low:
+            raise ValueError
+        return value
+
+    return Kind(f"0 (off) or a whole number from {low} up", parse)
+
+
 def number(low: float, high: float | None = None) -> Kind[float]:
     def parse(raw: str) -> float:
         value = float(raw)
@@ -390,11 +402,35 @@ class Config:
         "pause a campaign once the provider rejects more than this share of its recipients "
         "(judged after 20 sends; 1 = never)",
     )
+    complaint_pause_rate = Setting(
+        number(0, 1),
+        "0.003",
+        "pause a campaign once more than this share of its delivered recipients mark it as "
+        "spam (SparkPost's events; 1 = never)",
+    )
+    complaint_min_delivered = Setting(
+        whole(1), "1000", "delivered recipients a campaign needs before complaints are judged"
+    )
     shutdown_timeout_seconds = Setting(
         number(0),
         "60",
         "how long a stop signal waits for emails in flight, and how long an exiting worker "
         "retries writing outcomes the database was down for",
+    )
+    # What comes back: SparkPost's Events API, read by the worker and `events`.
+    events_poll_seconds = Setting(
+        off_or_whole(60),
+        "300",
+        "seconds between two polls of SparkPost's events by the worker, window open or not "
+        "(0: the worker does not poll; run `campaign-runner events` from cron instead)",
+    )
+    events_per_page = Setting(whole(1, 10000), "1000", "events asked for per Events API page")
+    events_timeout_seconds = Setting(number(1, 300), "30", "timeout of one Events API request")
+    ambiguous_settle_seconds = Setting(
+        whole(60),
+        "1800",
+        "an ambiguous send SparkPost has reported nothing for this long after it started is "
+        "not_accepted (retry-failed requeues it)",
     )
     # Sequences and replies.
     sequence_dispatch_seconds = Setting(

@@ -27,6 +27,8 @@ CAMPAIGN_GONE = "campaign_gone"  # the row's campaign no longer exists
 TRANSIENT = "transient"  # may work later: retried, or attempts used up
 SYSTEM = "system"  # the system, not the row: put back, attempt given back
 INTERRUPTED = "interrupted"  # a worker stopped or died before sending it
+NOT_ACCEPTED = "not_accepted"  # was ambiguous; SparkPost confirms it never received it
+STOPPED = "stopped"  # its sequence lead stopped (replied, bounced, ...) before it was sent
 FAILURE_KINDS = frozenset(
     {
         REJECTED,
@@ -38,6 +40,8 @@ FAILURE_KINDS = frozenset(
         TRANSIENT,
         SYSTEM,
         INTERRUPTED,
+        NOT_ACCEPTED,
+        STOPPED,
     }
 )
 

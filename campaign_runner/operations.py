@@ -139,11 +139,17 @@ def status_document(campaigns: list[CampaignStatus], now: datetime) -> dict[str,
                         "last_error": text or null, "last_error_at": ISO 8601 or null,
                         "paused_reason": text or null,
                         "waiting": {REASON: {"rows": int, "until": ISO 8601 or null}, ...},
-                        "failed_by_kind": {FAILURE_KIND: int, ...}}, ...]}
+                        "failed_by_kind": {FAILURE_KIND: int, ...},
+                        "delivered", "opened", "clicked", "bounced", "complained",
+                        "unsubscribed": int, "rates": {the same six: float or null},
+                        "settled_sent": int, "not_accepted": int}, ...]}
 
     Times are UTC; `campaign_name` and `campaign_status` are null for rows whose
     campaign is gone. `due_now` counts the rows a worker would claim now; `waiting`
-    says why each other queued row waits (reasons in `ports.CampaignStatus`).
+    says why each other queued row waits (reasons in `ports.CampaignStatus`). The six
+    event figures count rows SparkPost reported each fact for (`rates`: see
+    `event_rates`); `ambiguous` counts the rows still in doubt, `settled_sent` those the
+    events showed were sent and `not_accepted` those SparkPost never received.
     """
     documents = []
     for campaign in campaigns:
@@ -157,6 +163,7 @@ def status_document(campaigns: list[CampaignStatus], now: datetime) -> dict[str,
                 campaign.waiting.items(), key=lambda i: _waiting_order(i[0])
             )
         }
+        document["rates"] = event_rates(campaign)
         documents.append(document)
     return {"version": STATUS_VERSION, "generated_at": _iso(now), "campaigns": documents}
 
@@ -183,6 +190,48 @@ def status(
     for line in sequence_report.lines(sequences):
         print(line)
     return 0
+
+
+# Each event figure's share of what it is a share of: deliveries and bounces of the
+# rows sent, the rest of the rows delivered.
+RATE_OF = {
+    "delivered": "sent",
+    "opened": "delivered",
+    "clicked": "delivered",
+    "bounced": "sent",
+    "complained": "delivered",
+    "unsubscribed": "delivered",
+}
+
+
+def event_rates(campaign: CampaignStatus) -> dict[str, float | None]:
+    """Each figure over its base (RATE_OF), rounded to 4 places; None while the base is 0."""
+    bases = {"sent": campaign.rows.get(SENT, 0), "delivered": campaign.delivered}
+    return {
+        figure: round(getattr(campaign, figure) / bases[base], 4) if bases[base] else None
+        for figure, base in RATE_OF.items()
+    }
+
+
+def _events_line(campaign: CampaignStatus) -> str | None:
+    if not any(getattr(campaign, figure) for figure in RATE_OF):
+        return None
+    rates = event_rates(campaign)
+    return "reported: " + ", ".join(
+        f"{getattr(campaign, figure)} {figure}"
+        + (f" ({rates[figure]:.1%})" if rates[figure] is not None else "")
+        for figure in RATE_OF
+    )
+
+
+def _settling_line(campaign: CampaignStatus) -> str | None:
+    if not (campaign.settled_sent or campaign.not_accepted):
+        return None
+    return (
+        f"ambiguous sends: {campaign.settled_sent} settled as sent, {campaign.ambiguous} "
+        f"in doubt, {campaign.not_accepted} not accepted by SparkPost "
+        "(retry-failed requeues those)"
+    )
 
 
 def _status_table(campaigns: list[CampaignStatus]) -> str:
@@ -220,6 +269,7 @@ def _details(campaign: CampaignStatus) -> list[str]:
         )
     if campaign.rejected:
         details.append(f"{_plural(campaign.rejected, 'recipient')} rejected by the provider")
+    details += filter(None, (_events_line(campaign), _settling_line(campaign)))
     if campaign.last_error:
         error = " ".join(campaign.last_error.split())
         if len(error) > ERROR_CHARS:

@@ -116,7 +116,11 @@ class Pipeline:
         self.clock = clock
         # Counted whether or not anyone reads them: served on /metrics with HTTP_LISTEN.
         self.metrics = metrics or Metrics()
-        self.guard = BounceGuard(pause_rate=config.bounce_pause_rate)
+        self.guard = BounceGuard(
+            pause_rate=config.bounce_pause_rate,
+            complaint_rate=config.complaint_pause_rate,
+            complaint_min=config.complaint_min_delivered,
+        )
         self.stopping = threading.Event()  # set by the first stop signal
         self._halt_reason: str | None = None
         self._halted_domains: set[str] = set()

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from .events.windows import Window
 from .models import Content, Email, Message, Outcome
 
 
@@ -25,13 +26,18 @@ UNPACED = Pacing()
 
 @dataclass(frozen=True)
 class BounceGuard:
-    """Pause a `sending` campaign once the provider refuses more than `pause_rate` of
-    its recipients, judged on at least `min_sends` of them (sent plus refused). Rows
-    count from the campaign's start, or from when an operator resumed it after the
-    guard had paused it. A rate of 1 can never be passed: the guard is off."""
+    """Pause a `sending` campaign once more than `pause_rate` of its recipients bounce
+    hard (refused at sending, or a hard bounce SparkPost reports later), judged on at
+    least `min_sends` of them (delivered or bounced; sent plus refused until SparkPost
+    has reported on any); or once more than `complaint_rate` of its delivered
+    recipients complain, judged on at least `complaint_min` delivered. Rows count from
+    the campaign's start, or from when an operator resumed it after the guard had
+    paused it. A rate of 1 can never be passed: that guard is off."""
 
     pause_rate: float = 1.0
     min_sends: int = 20
+    complaint_rate: float = 1.0
+    complaint_min: int = 1000
 
 
 GUARD_OFF = BounceGuard()
@@ -74,6 +80,15 @@ class CampaignStatus:
     # are failed when claimed.
     waiting: dict[str, Waiting] = field(default_factory=dict)
     failed_by_kind: dict[str, int] = field(default_factory=dict)  # failed rows by failure_kind
+    # What SparkPost reported back (its events; 0 without them): rows with each fact.
+    delivered: int = 0
+    opened: int = 0
+    clicked: int = 0
+    bounced: int = 0  # any class; the guard counts the hard ones
+    complained: int = 0
+    unsubscribed: int = 0
+    settled_sent: int = 0  # rows once ambiguous that the events showed were sent
+    not_accepted: int = 0  # rows once ambiguous that SparkPost confirmed it never received
 
 
 @dataclass(frozen=True)
@@ -86,9 +101,44 @@ class FailedRows:
     suppressed: int  # the recipient is now suppressed: never requeued
 
 
-class Store(Protocol):
-    """The queue. Every write that ends a row is guarded by "still `processing`
-    and locked by this worker", so a worker that lost its lease changes nothing."""
+class EventsStore(Protocol):
+    """What a store offers the events poller (events/poll.py); each call is one
+    transaction of 0006_events.sql's functions (or their SQLite twin) and returns
+    that function's JSON object or count."""
+
+    def claim_events_poll(self, poller: str, now: datetime, lease_seconds: int) -> dict:
+        """Take the poll lease unless another poller holds one; where to read from."""
+        ...
+
+    def ingest_events(
+        self,
+        poller: str,
+        now: datetime,
+        lease_seconds: int,
+        records: list[dict[str, Any]],
+        window: Window,
+        next_path: str | None,
+    ) -> dict:
+        """Store one page (events/records.py), land it on its rows, suppress, settle,
+        recount and move the read position, all or nothing; only for the lease's holder."""
+        ...
+
+    def release_events_poll(self, poller: str, now: datetime) -> bool: ...
+
+    def settle_unseen_sends(self, grace_seconds: int, now: datetime) -> int:
+        """Ambiguous rows with no event `grace_seconds` after their send, inside the span
+        read without a gap, become `not_accepted`. Returns how many."""
+        ...
+
+    def roll_up_events(self, campaign_ids: list[str] | None, now: datetime) -> int:
+        """Recount the event counters of these campaigns (None: all)."""
+        ...
+
+
+class Store(EventsStore, Protocol):
+    """The queue (and what SparkPost's events bring back to it, `EventsStore`). Every
+    write that ends a row is guarded by "still `processing` and locked by this worker",
+    so a worker that lost its lease changes nothing."""
 
     where: str  # where its database is, fit for any message (no secrets)
 

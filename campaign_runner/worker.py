@@ -15,6 +15,7 @@ import structlog
 
 from .duties import Backoff, Duties, Duty
 from .errors import StoreUnavailable
+from .events.duty import EventsDuty
 from .intake import launch
 from .intake.requests import RequestedWork
 from .liveness import Liveness
@@ -87,12 +88,28 @@ class Worker:
                     liveness.ping_interval(self.config.poll_interval_seconds),
                     liveness.beat,
                 ),
+                *self._events_duty(),
             ],
             backoff_limit_seconds=self.config.max_backoff_seconds,
         )
         self._signals = 0
         self._signal_pipe = (-1, -1)
         self._stop_deadline = math.inf  # time.monotonic() when a stop signal's timer exits
+
+    def _events_plan(self) -> str:
+        """What the worker does about SparkPost's events, said once at start."""
+        if self.config.sender != "sparkpost":
+            return f"none: the {self.config.sender} sender gets no delivery reports back"
+        if not self.config.events_poll_seconds:
+            return "not polled here (EVENTS_POLL_SECONDS=0): run `campaign-runner events`"
+        return f"polled every {self.config.events_poll_seconds} s"
+
+    def _events_duty(self) -> list[Duty]:
+        """SparkPost's events, read in and out of the window; the outbox has none."""
+        if self.config.sender != "sparkpost" or not self.config.events_poll_seconds:
+            return []
+        events = EventsDuty(self.pipeline.store, self.config, self.pipeline.clock)
+        return [Duty("events_poll", self.config.events_poll_seconds, events)]
 
     # -- signals --------------------------------------------------------------
 
@@ -167,6 +184,7 @@ class Worker:
             store=self.config.store,
             generator=self.config.generator,
             sender=self.config.sender,
+            events=self._events_plan(),
         )
         announced = None
         backoff = Backoff(self.config.poll_interval_seconds, self.config.max_backoff_seconds)

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from .. import sql
 from ..errors import LeaseLost, StoreUnavailable
+from ..events.windows import Window
 from ..models import QUEUED, Content, Email, Outcome
 from ..ports import (
     GUARD_OFF,
@@ -205,7 +206,13 @@ class FunctionStore(IntakeFunctions, SequenceFunctions):
     def roll_up(self, now: datetime, guard: BounceGuard = GUARD_OFF) -> list[PausedCampaign]:
         paused = self._call(
             "roll_up",
-            {"p_now": now, "p_pause_rate": guard.pause_rate, "p_min_sends": guard.min_sends},
+            {
+                "p_now": now,
+                "p_pause_rate": guard.pause_rate,
+                "p_min_sends": guard.min_sends,
+                "p_complaint_rate": guard.complaint_rate,
+                "p_complaint_min": guard.complaint_min,
+            },
         )
         return [reports.paused_campaign(row) for row in paused or []]
 
@@ -226,6 +233,47 @@ class FunctionStore(IntakeFunctions, SequenceFunctions):
             },
         )
         return int(requeued)
+
+    # -- the EventsStore protocol (issue 15: SparkPost's events) ---------------
+
+    def claim_events_poll(self, poller: str, now: datetime, lease_seconds: int) -> dict:
+        return self._call(
+            "claim_events_poll",
+            {"p_poller": poller, "p_now": now, "p_lease_seconds": lease_seconds},
+        )
+
+    def ingest_events(
+        self,
+        poller: str,
+        now: datetime,
+        lease_seconds: int,
+        records: list[dict[str, Any]],
+        window: Window,
+        next_path: str | None,
+    ) -> dict:
+        return self._call(
+            "ingest_events",
+            {
+                "p_poller": poller,
+                "p_now": now,
+                "p_lease_seconds": lease_seconds,
+                "p_events": records,
+                "p_window_from": window.start,
+                "p_window_to": window.end,
+                "p_next_path": next_path,
+            },
+        )
+
+    def release_events_poll(self, poller: str, now: datetime) -> bool:
+        return self._call("release_events_poll", {"p_poller": poller, "p_now": now}) is True
+
+    def settle_unseen_sends(self, grace_seconds: int, now: datetime) -> int:
+        return int(
+            self._call("settle_unseen_sends", {"p_grace_seconds": grace_seconds, "p_now": now})
+        )
+
+    def roll_up_events(self, campaign_ids: list[str] | None, now: datetime) -> int:
+        return int(self._call("roll_up_events", {"p_campaign_ids": campaign_ids, "p_now": now}))
 
     def recipient_of(self, email_id: str) -> str | None:
         """The address of row `email_id`; None when there is no such row (or no address)."""

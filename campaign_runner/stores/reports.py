@@ -18,6 +18,11 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+# The events' figures (cr_events_status), absent from a campaign that has none.
+FIGURES = ("delivered", "opened", "clicked", "bounced", "complained", "unsubscribed")
+FIGURES += ("settled_sent", "not_accepted")
+
+
 def campaign_status(row: Mapping[str, Any]) -> CampaignStatus:
     rows = _json(row["rows"])
     waiting = _json(row["waiting"]) or {}
@@ -38,6 +43,7 @@ def campaign_status(row: Mapping[str, Any]) -> CampaignStatus:
             for reason, group in waiting.items()
         },
         failed_by_kind={kind: int(n) for kind, n in (_json(row["failed_by_kind"]) or {}).items()},
+        **{key: int(row.get(key) or 0) for key in FIGURES},
     )
 
 

@@ -60,8 +60,8 @@ def stop_leads(
     return stopped
 
 
-# The last kind of the failure_kind CHECK of a file made before `stopped` existed.
-_LAST_KIND = re.compile(r"('interrupted')(\s*\))")
+# The list of kinds of the failure_kind CHECK, up to its closing parenthesis.
+_LAST_KIND = re.compile(r"(failure_kind\s+IN\s*\([^)]*?)(\s*\))", re.IGNORECASE)
 
 
 def allow_stopped_kind(db: sqlite3.Connection) -> bool:

@@ -22,6 +22,8 @@ from typing import Any
 
 from .. import sql
 from ..errors import LeaseLost, StoreUnavailable
+from ..events import sqlite_ingest
+from ..events.windows import Window
 from ..models import CLAIMABLE_CAMPAIGN_STATUSES, QUEUED, SENT, Content, Email, Outcome
 from ..ports import (
     GUARD_OFF,
@@ -44,9 +46,20 @@ BACKFILLS = sql.queries("sqlite/backfills.sql")
 ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
 SCHEMA_FILE = "sqlite/schema.sql"
 UPGRADES_FILE = "sqlite/upgrades.sql"
+EVENTS_SCHEMA_FILE = "sqlite/events_schema.sql"  # 0006's twin: needs no upgraded column
 # Created (schema files, in order) and added to older files (upgrade files).
-SCHEMA_FILES = (SCHEMA_FILE, intake_sqlite.SCHEMA_FILE, sequences_sqlite.SCHEMA_FILE)
-UPGRADE_FILES = (UPGRADES_FILE, intake_sqlite.UPGRADES_FILE, sequences_sqlite.UPGRADES_FILE)
+SCHEMA_FILES = (
+    SCHEMA_FILE,
+    EVENTS_SCHEMA_FILE,
+    intake_sqlite.SCHEMA_FILE,
+    sequences_sqlite.SCHEMA_FILE,
+)
+UPGRADE_FILES = (
+    UPGRADES_FILE,
+    "sqlite/events_upgrades.sql",
+    intake_sqlite.UPGRADES_FILE,
+    sequences_sqlite.UPGRADES_FILE,
+)
 UPGRADES = {name: text for file in UPGRADE_FILES for name, text in sql.queries(file).items()}
 
 
@@ -144,13 +157,14 @@ class SqliteStore(IntakeSqlite, SequenceSqlite):
             self._db.row_factory = sqlite3.Row
             self._db.create_function("cr_claimable", 1, claimable, deterministic=True)
             self.created = not _columns(self._db, "email_queue")
-            self._db.executescript(sql.read(SCHEMA_FILE))
+            for file in (SCHEMA_FILE, EVENTS_SCHEMA_FILE):
+                self._db.executescript(sql.read(file))
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open the SQLite store at {path}: {exc}") from None
         self.where = str(path)
         self.added = self._upgrade()
         with self._lock:  # their indexes need the upgraded columns
-            for file in SCHEMA_FILES[1:]:
+            for file in SCHEMA_FILES[2:]:  # the base and events schemas ran above
                 self._db.executescript(sql.read(file))
         self._db.create_function("cr_lead_bucket", 1, lead_bucket, deterministic=True)
         with self._transaction() as db:
@@ -172,6 +186,8 @@ class SqliteStore(IntakeSqlite, SequenceSqlite):
                     if name in BACKFILLS:
                         db.execute(BACKFILLS[name])
                     added.append(f"{table}.{column}")
+            if sqlite_ingest.widen_failure_kinds(db):
+                added.append("email_queue.failure_kind: not_accepted")
         return added
 
     def schema_version(self) -> None:
@@ -319,17 +335,27 @@ class SqliteStore(IntakeSqlite, SequenceSqlite):
             # The recount first: a campaign it completes has nothing left to pause.
             db.execute(Q["roll_up"], {"now": _iso(now)})
             paused = []
-            if guard.pause_rate < 1:  # a rate of 1 cannot be passed
+            if guard.pause_rate < 1 or guard.complaint_rate < 1:  # 1 cannot be passed
                 paused = db.execute(
                     Q["guard_pause"],
-                    {"now": _iso(now), "rate": guard.pause_rate, "min_sends": guard.min_sends},
+                    {
+                        "now": _iso(now),
+                        "rate": guard.pause_rate,
+                        "min_sends": guard.min_sends,
+                        "complaint_rate": guard.complaint_rate,
+                        "complaint_min": guard.complaint_min,
+                    },
                 ).fetchall()
         return [reports.paused_campaign(row) for row in paused]
 
     def status(self, now: datetime, pacing: Pacing = UNPACED) -> list[CampaignStatus]:
         with self._transaction("DEFERRED") as db:
             rows = db.execute(Q["status"], self._pacing_params(now, pacing)).fetchall()
-        return [reports.campaign_status(row) for row in rows]
+            figures = {str(f["campaign_id"]): dict(f) for f in sqlite_ingest.status(db)}
+        return [
+            reports.campaign_status({**dict(row), **figures.get(str(row["campaign_id"]), {})})
+            for row in rows
+        ]
 
     def failed_rows(self, campaign_id: str) -> FailedRows:
         with self._transaction("DEFERRED") as db:
@@ -351,6 +377,38 @@ class SqliteStore(IntakeSqlite, SequenceSqlite):
             if ids:
                 db.execute(Q["reopen_campaign"], {"campaign_id": campaign_id, "now": _iso(now)})
         return len(ids)
+
+    # -- the EventsStore protocol (issue 15), each call one transaction -----------
+
+    def claim_events_poll(self, poller: str, now: datetime, lease_seconds: int) -> dict:
+        with self._transaction() as db:
+            return sqlite_ingest.claim_poll(db, poller, now, lease_seconds)
+
+    def ingest_events(
+        self,
+        poller: str,
+        now: datetime,
+        lease_seconds: int,
+        records: list[dict[str, Any]],
+        window: Window,
+        next_path: str | None,
+    ) -> dict:
+        with self._transaction() as db:
+            return sqlite_ingest.ingest(
+                db, poller, now, lease_seconds, records, window.start, window.end, next_path
+            )
+
+    def release_events_poll(self, poller: str, now: datetime) -> bool:
+        with self._transaction() as db:
+            return sqlite_ingest.release_poll(db, poller, now)
+
+    def settle_unseen_sends(self, grace_seconds: int, now: datetime) -> int:
+        with self._transaction() as db:
+            return sqlite_ingest.settle_unseen(db, grace_seconds, now)
+
+    def roll_up_events(self, campaign_ids: list[str] | None, now: datetime) -> int:
+        with self._transaction() as db:
+            return sqlite_ingest.roll_up(db, campaign_ids, now)
 
     def recipient_of(self, email_id: str) -> str | None:
         """The address of row `email_id`; None when there is no such row (or no address)."""

@@ -145,6 +145,16 @@ def test_paused_then_resumed_then_cancelled_in_flight_and_status_shows_the_rest(
         "paused_reason",
         "waiting",
         "failed_by_kind",
+        # SparkPost's events (issue 15): keys added, version unchanged
+        "delivered",
+        "opened",
+        "clicked",
+        "bounced",
+        "complained",
+        "unsubscribed",
+        "rates",
+        "settled_sent",
+        "not_accepted",
     }
     assert (shown["campaign_id"], shown["campaign_name"]) == (camp["id"], "Spring")
     assert shown["campaign_status"] == "cancelled"

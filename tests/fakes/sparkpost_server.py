@@ -15,6 +15,9 @@
 A well-formed request gets the next scripted `Reply` (accepted when none is
 left): any status and body, an answer slower than the client's timeout, or a
 hang-up after the request was read. Every POST is recorded, valid or not.
+
+What it accepts makes events, served by `GET {url}/events/message` (see
+`sparkpost_events.py`; the knobs are on `events`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from .sparkpost_events import EventLog
 
 API_PATH = "/api/v1"
 FORBIDDEN_HEADERS = {
@@ -60,6 +65,7 @@ class Reply:
     body: dict[str, Any] | None = None  # None: SparkPost's acceptance of one recipient
     delay: float = 0.0  # seconds to wait before answering
     hang_up: bool = False  # read the request, then close the connection without a word
+    accepted: bool = False  # with hang_up: SparkPost created the transmission first
 
     @classmethod
     def error(
@@ -99,6 +105,11 @@ class Reply:
     def hang_up_after_request(cls) -> Reply:
         return cls(hang_up=True)
 
+    @classmethod
+    def hang_up_after_accepting(cls) -> Reply:
+        """The transmission was created (its events follow), and the answer lost."""
+        return cls(hang_up=True, accepted=True)
+
 
 @dataclass(frozen=True)
 class Post:
@@ -132,6 +143,7 @@ class FakeSparkPost:
         self.verified_domains = verified_domains
         self._ids = itertools.count(11668787484950529)
         self._state = _State()
+        self.events = EventLog()
         self._lock = threading.Lock()
         self._stopping = threading.Event()  # cuts slow answers short when the test ends
         self._sockets: set[socket.socket] = set()
@@ -198,6 +210,10 @@ class FakeSparkPost:
             reply = self._state.replies.popleft() if self._state.replies else Reply()
         if reply.body is None and not reply.hang_up and reply.status == 200:
             reply = Reply(200, self._accepted(), reply.delay)
+        if reply.hang_up and reply.accepted:
+            self.events.accepted(body, self._accepted()["results"]["id"])
+        elif 200 <= reply.status < 300 and _accepted_id(reply.body) is not None:
+            self.events.accepted(body, _accepted_id(reply.body))
         return reply, body
 
     def _accepted(self) -> dict[str, Any]:
@@ -244,6 +260,14 @@ class FakeSparkPost:
     def _record(self, post: Post) -> None:
         with self._lock:
             self._state.posts.append(post)
+
+
+def _accepted_id(answer: Any) -> str | None:
+    """The transmission id of an answer that accepted its recipient."""
+    results = answer.get("results") if isinstance(answer, dict) else None
+    if not isinstance(results, dict) or not results.get("total_accepted_recipients"):
+        return None
+    return str(results["id"]) if results.get("id") else None
 
 
 def _transmission_problem(body: dict[str, Any]) -> str | None:
@@ -347,6 +371,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(reply)
         finally:
             fake._leave()
+
+    def do_GET(self) -> None:
+        fake: FakeSparkPost = self.server.fake
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        status, body = fake.events.answer(self.path, headers, fake.api_key)
+        self._send(Reply(status, body))
 
     def _send(self, reply: Reply) -> None:
         payload = json.dumps(reply.body).encode()

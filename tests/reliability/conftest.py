@@ -106,6 +106,8 @@ def env_for(
             "POLL_INTERVAL_SECONDS": "0.05",
             "LEASE_SECONDS": "1",
             "LOG_FORMAT": "json",
+            # The events poll's GETs would meet the holds armed for transmissions.
+            "EVENTS_POLL_SECONDS": "0",
             **overrides,
         }
 

@@ -483,13 +483,7 @@ def test_0003_applies_over_version_2_and_the_previous_workers_calls_keep_working
     seed.close()
 
     assert [m.file for m in migrate.apply(pg_fresh_dsn)] == [
-        "0003_operations.sql",
-        "0004_paced_claim.sql",
-        "0005_failure_kinds.sql",
-        "0007_unsubscribe.sql",
-        "0008_put_work_in.sql",
-        "0009_leases.sql",
-        "0010_sequences.sql",
+        m.file for m in schema.migrations()[2:]
     ]
     before = run(pg_fresh_dsn, "schema_snapshot")
     with psycopg.connect(pg_fresh_dsn, autocommit=True) as conn:

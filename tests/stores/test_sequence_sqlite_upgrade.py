@@ -11,9 +11,7 @@ from campaign_runner.stores.sqlite import SqliteStore
 
 def test_an_older_files_failure_kind_check_learns_stopped(tmp_path: Path) -> None:
     path = tmp_path / "queue.db"
-    old = sql.read("sqlite/schema.sql").replace(
-        ",\n                                                     'stopped'", ""
-    )
+    old = sql.read("sqlite/schema.sql").replace(", 'stopped'", "")
     assert "'stopped'" not in old
     with sqlite3.connect(path) as db:
         db.executescript(old)

@@ -331,3 +331,23 @@ def test_status_shows_leads_by_status_and_each_step_and_variant(kit: Kit) -> Non
     variant = lead_row(kit.seed, replied)["assigned_variant"]
     assert first.counts[variant]["replied"] == 1
     assert shown.steps[1].counts["A"]["sent"] == 0
+
+
+def test_the_events_facts_and_their_suppressions_reach_the_steps_and_leads(kit: Kit) -> None:
+    campaign = sequence_campaign(kit.seed, [{}, {}])
+    opened, bounced = lead(kit.seed, campaign, 1), lead(kit.seed, campaign, 2)
+    dispatch(kit, T0)
+    for one in (opened, bounced):
+        mark_sent(kit.seed, lead_row(kit.seed, one)["rows"][0]["id"], T0)
+    row = lead_row(kit.seed, opened)["rows"][0]["id"]
+    kit.seed.execute("mark_opened", {"id": row, "at": T0.isoformat()})
+    kit.seed.execute(  # as the events poll suppresses an out-of-band bounce (0006)
+        "suppress_as", {"email": "lead2@example.org", "source": "sparkpost out_of_band"}
+    )
+
+    dispatch(kit, T0 + timedelta(minutes=1))
+
+    first = step_row(kit.seed, campaign, 1)
+    assert (first["variant_a_delivered"], first["variant_a_opened"]) == (1, 1)
+    assert first["variant_a_clicked"] == 1 and first["variant_a_bounced"] == 1
+    assert lead_row(kit.seed, bounced)["status"] == "bounced"

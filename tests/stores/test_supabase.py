@@ -26,6 +26,7 @@ from campaign_runner.errors import RowError, StoreUnavailable
 from campaign_runner.models import Content, Email, Outcome
 from campaign_runner.ports import Pacing
 from campaign_runner.sql.schema import SchemaBehind, latest
+from campaign_runner.stores.functions import calls
 from campaign_runner.stores.supabase import SupabaseStore
 from tests.fakes.postgrest import FakePostgrest
 
@@ -153,12 +154,13 @@ def test_a_claim_whose_answer_was_lost_is_repeated_and_its_rows_recovered(
 def test_a_call_that_fails_on_a_new_connection_is_not_repeated(
     server: FakePostgrest, store: SupabaseStore
 ) -> None:
-    server.lose_next_answer("cr_campaign_status_v2")
+    status = calls()["status"].function
+    server.lose_next_answer(status)
 
     with pytest.raises(StoreUnavailable, match="unreachable"):
         store.status(T0)
 
-    assert len(server.calls_of("cr_campaign_status_v2")) == 1
+    assert len(server.calls_of(status)) == 1
 
 
 # -- failures as the worker sees them -------------------------------------------
@@ -194,7 +196,7 @@ def test_a_wrong_key_is_refused_by_name_without_showing_it(server: FakePostgrest
             remote.status(T0)
     finally:
         remote.close()
-    assert server.calls_of("cr_campaign_status_v2")[0].status == 401
+    assert server.calls_of(calls()["status"].function)[0].status == 401
     assert wrong not in describe(caught.value)
 
 

@@ -106,10 +106,20 @@ create index if not exists email_queue_message_id_header
     on email_queue (message_id_header) where message_id_header is not null;
 
 -- `stopped`: the row's lead stopped (replied, bounced, unsubscribed) before it was sent.
-alter table email_queue drop constraint if exists email_queue_failure_kind_known;
-alter table email_queue add constraint email_queue_failure_kind_known
-    check (failure_kind in ('rejected', 'ambiguous', 'invalid', 'suppressed', 'content',
-                            'campaign_gone', 'transient', 'system', 'interrupted', 'stopped'));
+do $$
+begin
+    if not exists (select 1 from pg_constraint
+                   where conname = 'email_queue_failure_kind_known'
+                     and conrelid = 'email_queue'::regclass
+                     and pg_get_constraintdef(oid) like '%stopped%') then
+        alter table email_queue drop constraint if exists email_queue_failure_kind_known;
+        alter table email_queue add constraint email_queue_failure_kind_known
+            check (failure_kind in ('rejected', 'ambiguous', 'invalid', 'suppressed',
+                                    'content', 'campaign_gone', 'transient', 'system',
+                                    'interrupted', 'not_accepted', 'stopped'));
+    end if;
+end
+$$;
 
 -- How far the reply poll has read each mailbox (user@host/folder, no password).
 create table if not exists reply_mailboxes (mailbox text primary key);
@@ -522,7 +532,8 @@ begin
     from campaign_leads l
     join suppressions s on s.email = lower(trim(l.to_email))
     where l.status in ('active', 'paused')
-      and (s.reason ilike '%bounce%' or s.source ilike '%bounce%');
+      and (s.reason ilike '%bounce%' or s.source ilike '%bounce%'
+           or s.source ilike '%out_of_band%');
     v_suppressed := cr_stop_leads(v_ids, 'bounced', 'the address is suppressed (bounce)',
                                   p_now, p_now);
     select coalesce(array_agg(l.id), '{}') into v_ids
@@ -585,7 +596,14 @@ begin
     with counts as (
         select s.id,
                count(*) filter (where q.status = 'sent' and q.variant = 'A') as a_sent,
-               count(*) filter (where q.status = 'sent' and q.variant = 'B') as b_sent
+               count(*) filter (where q.status = 'sent' and q.variant = 'B') as b_sent,
+               -- 0006's facts from SparkPost's events
+               count(q.delivered_at) filter (where q.variant = 'A') as a_delivered,
+               count(q.delivered_at) filter (where q.variant = 'B') as b_delivered,
+               count(q.opened_at) filter (where q.variant = 'A') as a_opened,
+               count(q.opened_at) filter (where q.variant = 'B') as b_opened,
+               count(q.clicked_at) filter (where q.variant = 'A') as a_clicked,
+               count(q.clicked_at) filter (where q.variant = 'B') as b_clicked
         from campaign_sequences s
         join campaigns c on c.id = s.campaign_id and c.status in ('scheduled', 'sending', 'paused')
         left join email_queue q on q.lead_id is not null and q.campaign_id = s.campaign_id
@@ -610,15 +628,20 @@ begin
     )
     update campaign_sequences s
     set variant_a_sent = c.a_sent, variant_b_sent = c.b_sent,
+        variant_a_delivered = c.a_delivered, variant_b_delivered = c.b_delivered,
+        variant_a_opened = c.a_opened, variant_b_opened = c.b_opened,
+        variant_a_clicked = c.a_clicked, variant_b_clicked = c.b_clicked,
         variant_a_replied = t.a_replied, variant_b_replied = t.b_replied,
         variant_a_bounced = t.a_bounced, variant_b_bounced = t.b_bounced, updated_at = p_now
     from counts c
     join stops t on t.id = c.id
     where s.id = c.id
-      and (s.variant_a_sent, s.variant_b_sent, s.variant_a_replied, s.variant_b_replied,
-           s.variant_a_bounced, s.variant_b_bounced)
-          is distinct from (c.a_sent, c.b_sent, t.a_replied, t.b_replied, t.a_bounced,
-                            t.b_bounced);
+      and (s.variant_a_sent, s.variant_b_sent, s.variant_a_delivered, s.variant_b_delivered,
+           s.variant_a_opened, s.variant_b_opened, s.variant_a_clicked, s.variant_b_clicked,
+           s.variant_a_replied, s.variant_b_replied, s.variant_a_bounced, s.variant_b_bounced)
+          is distinct from (c.a_sent, c.b_sent, c.a_delivered, c.b_delivered, c.a_opened,
+                            c.b_opened, c.a_clicked, c.b_clicked, t.a_replied, t.b_replied,
+                            t.a_bounced, t.b_bounced);
 
     return jsonb_build_object('suppressed', v_suppressed, 'advanced', v_advanced,
                               'bounced', v_bounced, 'paused', v_failed);

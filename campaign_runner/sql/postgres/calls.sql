@@ -26,10 +26,11 @@ cr_finish_v2(p_id uuid, p_worker text, p_now timestamptz, p_status text, p_error
 cr_recover_stale(p_cutoff timestamptz, p_max_attempts int, p_now timestamptz)
 
 -- name: roll_up
-cr_roll_up_guarded(p_now timestamptz, p_pause_rate double precision, p_min_sends int)
+cr_roll_up_guarded_v2(p_now timestamptz, p_pause_rate double precision, p_min_sends int,
+                      p_complaint_rate double precision, p_complaint_min int)
 
 -- name: status
-cr_campaign_status_v2(p_now timestamptz, p_min_interval_seconds int, p_daily_cap int,
+cr_campaign_status_v3(p_now timestamptz, p_min_interval_seconds int, p_daily_cap int,
                       p_day_start timestamptz)
 
 -- name: failed_rows
@@ -40,6 +41,22 @@ cr_retry_failed(p_campaign_id text, p_include_ambiguous boolean, p_now timestamp
 
 -- name: schema_version
 cr_schema_version()
+
+-- name: claim_events_poll
+cr_events_claim_poll(p_poller text, p_now timestamptz, p_lease_seconds int)
+
+-- name: ingest_events
+cr_ingest_events(p_poller text, p_now timestamptz, p_lease_seconds int, p_events jsonb,
+                 p_window_from timestamptz, p_window_to timestamptz, p_next_path text)
+
+-- name: release_events_poll
+cr_events_release_poll(p_poller text, p_now timestamptz)
+
+-- name: settle_unseen_sends
+cr_events_settle_unseen(p_grace_seconds int, p_now timestamptz)
+
+-- name: roll_up_events
+cr_events_roll_up(p_campaign_ids uuid[], p_now timestamptz)
 
 -- name: recipient_of
 cr_recipient_of(p_id uuid)

@@ -229,34 +229,79 @@ SET paused_reason = NULL, guard_reset_at = :now
 WHERE cr_claimable(status) AND paused_reason IS NOT NULL;
 
 -- name: guard_pause
--- The bounce guard, after the roll-up (as cr_roll_up_guarded): a `sending` campaign
--- with rows still queued is paused once more than :rate of its sends (sent +
--- rejected: failed as `rejected`, since guard_reset_at) were
--- rejected, judged on at least :min_sends of them.
-WITH judged AS (
+-- The bounce and complaint guard, after the roll-up (as cr_roll_up_guarded_v2 in
+-- 0006_events.sql, which says how it judges): rows since the campaign's start or
+-- guard_reset_at, by send_started_at; hard bounces are refusals (`rejected`) plus
+-- bounce events of classes 10, 30, 90 (events/rules.py HARD_BOUNCE_CLASSES).
+WITH counted AS (
     SELECT c.id,
-           CASE WHEN c.guard_reset_at IS NULL THEN c.sent_count
-                ELSE (SELECT count(*) FROM email_queue q
-                      WHERE q.campaign_id = c.id AND q.status = 'sent'
-                        AND julianday(q.sent_at) >= julianday(c.guard_reset_at)) END AS sent,
-           (SELECT count(*) FROM email_queue q
-            WHERE q.campaign_id = c.id AND q.status = 'failed' AND q.failure_kind = 'rejected'
-              AND (c.guard_reset_at IS NULL
-                   OR julianday(q.updated_at) >= julianday(c.guard_reset_at))) AS rejected
+           count(*) FILTER (WHERE q.status = 'sent') AS sent,
+           count(*) FILTER (WHERE q.status = 'failed' AND q.failure_kind = 'rejected')
+               AS refused,
+           count(*) FILTER (WHERE q.status = 'sent'
+                              AND (q.delivered_at IS NOT NULL OR q.bounced_at IS NOT NULL))
+               AS reported,
+           count(*) FILTER (WHERE q.status = 'sent' AND q.bounce_class IN (10, 30, 90))
+               AS bounced,
+           count(q.delivered_at) AS delivered,
+           count(q.complained_at) AS complained,
+           max(julianday(q.send_started_at)) FILTER (
+               WHERE q.status = 'sent'
+                 AND (q.delivered_at IS NOT NULL OR q.bounced_at IS NOT NULL)) AS last_reported,
+           c.guard_reset_at
     FROM campaigns c
+    JOIN email_queue q ON q.campaign_id = c.id
     WHERE c.status = 'sending'
-      AND EXISTS (SELECT 1 FROM email_queue q WHERE q.campaign_id = c.id AND q.status = 'queued')
+      AND (c.guard_reset_at IS NULL
+           OR julianday(coalesce(q.send_started_at, q.updated_at))
+              >= julianday(c.guard_reset_at))
+      AND EXISTS (SELECT 1 FROM email_queue w WHERE w.campaign_id = c.id AND w.status = 'queued')
+    GROUP BY c.id
+),
+judged AS (
+    SELECT n.*,
+           CASE WHEN n.reported = 0 THEN n.refused
+                ELSE (SELECT count(*) FROM email_queue q
+                      WHERE q.campaign_id = n.id AND q.status = 'failed'
+                        AND q.failure_kind = 'rejected'
+                        AND (n.guard_reset_at IS NULL
+                             OR julianday(coalesce(q.send_started_at, q.updated_at))
+                                >= julianday(n.guard_reset_at))
+                        AND julianday(coalesce(q.send_started_at, q.updated_at))
+                            <= n.last_reported) END AS refused_judged
+    FROM counted n
+),
+verdict AS (
+    SELECT j.id,
+           CASE WHEN j.reported = 0 THEN j.sent + j.refused
+                ELSE j.reported + j.refused_judged END AS judged,
+           j.refused_judged + j.bounced AS hard,
+           j.refused_judged, j.bounced, j.delivered, j.complained, j.reported
+    FROM judged j
+),
+tripped AS (
+    SELECT v.*,
+           :rate < 1 AND v.judged >= :min_sends AND v.hard > :rate * v.judged AS bounces
+    FROM verdict v
 )
 UPDATE campaigns
 SET status = 'paused',
-    paused_reason = printf('bounce guard: the provider rejected %d of %d recipients, '
-                           || 'more than BOUNCE_PAUSE_RATE allows',
-                           judged.rejected, judged.sent + judged.rejected),
+    paused_reason = CASE
+        WHEN t.bounces AND t.reported = 0
+            THEN printf('bounce guard: the provider rejected %d of %d recipients, '
+                        || 'more than BOUNCE_PAUSE_RATE allows', t.hard, t.judged)
+        WHEN t.bounces
+            THEN printf('bounce guard: %d of %d recipients bounced hard (%d refused at sending, '
+                        || '%d bounced later), more than BOUNCE_PAUSE_RATE allows',
+                        t.hard, t.judged, t.refused_judged, t.bounced)
+        ELSE printf('complaint guard: %d of %d delivered recipients marked it as spam, '
+                    || 'more than COMPLAINT_PAUSE_RATE allows', t.complained, t.delivered) END,
     updated_at = :now
-FROM judged
-WHERE campaigns.id = judged.id
-  AND judged.sent + judged.rejected >= :min_sends
-  AND judged.rejected > :rate * (judged.sent + judged.rejected)
+FROM tripped t
+WHERE campaigns.id = t.id
+  AND (t.bounces
+       OR (:complaint_rate < 1 AND t.delivered >= :complaint_min
+           AND t.complained > :complaint_rate * t.delivered))
 RETURNING campaigns.id AS campaign_id, campaigns.name AS campaign_name,
           campaigns.paused_reason AS reason;
 

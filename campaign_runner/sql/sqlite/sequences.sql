@@ -22,8 +22,8 @@ WHERE lead_id IN (SELECT value FROM json_each(:ids)) AND status IN ('queued', 'p
 
 -- name: suppressed_leads
 SELECT l.id,
-       max(coalesce(s.reason, '') LIKE '%bounce%' OR coalesce(s.source, '') LIKE '%bounce%')
-           AS bounce
+       max(coalesce(s.reason, '') LIKE '%bounce%' OR coalesce(s.source, '') LIKE '%bounce%'
+           OR coalesce(s.source, '') LIKE '%out_of_band%') AS bounce
 FROM campaign_leads l
 JOIN suppressions s ON s.email = lower(trim(l.to_email))
 WHERE l.status IN ('active', 'paused')
@@ -77,6 +77,9 @@ WHERE q.lead_id = campaign_leads.id AND q.step_number = campaign_leads.current_s
 -- name: recount_steps
 UPDATE campaign_sequences
 SET variant_a_sent = c.a_sent, variant_b_sent = c.b_sent,
+    variant_a_delivered = c.a_delivered, variant_b_delivered = c.b_delivered,
+    variant_a_opened = c.a_opened, variant_b_opened = c.b_opened,
+    variant_a_clicked = c.a_clicked, variant_b_clicked = c.b_clicked,
     variant_a_replied = c.a_replied, variant_b_replied = c.b_replied,
     variant_a_bounced = c.a_bounced, variant_b_bounced = c.b_bounced, updated_at = :now
 FROM (
@@ -89,6 +92,24 @@ FROM (
             WHERE q.lead_id IS NOT NULL AND q.campaign_id = s.campaign_id
               AND q.step_number = s.step_number AND q.status = 'sent' AND q.variant = 'B')
                AS b_sent,
+           (SELECT count(q.delivered_at) FROM email_queue q
+            WHERE q.lead_id IS NOT NULL AND q.campaign_id = s.campaign_id
+              AND q.step_number = s.step_number AND q.variant = 'A') AS a_delivered,
+           (SELECT count(q.delivered_at) FROM email_queue q
+            WHERE q.lead_id IS NOT NULL AND q.campaign_id = s.campaign_id
+              AND q.step_number = s.step_number AND q.variant = 'B') AS b_delivered,
+           (SELECT count(q.opened_at) FROM email_queue q
+            WHERE q.lead_id IS NOT NULL AND q.campaign_id = s.campaign_id
+              AND q.step_number = s.step_number AND q.variant = 'A') AS a_opened,
+           (SELECT count(q.opened_at) FROM email_queue q
+            WHERE q.lead_id IS NOT NULL AND q.campaign_id = s.campaign_id
+              AND q.step_number = s.step_number AND q.variant = 'B') AS b_opened,
+           (SELECT count(q.clicked_at) FROM email_queue q
+            WHERE q.lead_id IS NOT NULL AND q.campaign_id = s.campaign_id
+              AND q.step_number = s.step_number AND q.variant = 'A') AS a_clicked,
+           (SELECT count(q.clicked_at) FROM email_queue q
+            WHERE q.lead_id IS NOT NULL AND q.campaign_id = s.campaign_id
+              AND q.step_number = s.step_number AND q.variant = 'B') AS b_clicked,
            (SELECT count(*) FROM campaign_leads l
             WHERE l.campaign_id = s.campaign_id AND l.stopped_step = s.step_number
               AND l.status = 'replied' AND l.assigned_variant = 'A') AS a_replied,
@@ -105,9 +126,11 @@ FROM (
     JOIN campaigns c ON c.id = s.campaign_id AND c.status IN ('scheduled', 'sending', 'paused')
 ) AS c
 WHERE campaign_sequences.id = c.id
-  AND (variant_a_sent, variant_b_sent, variant_a_replied, variant_b_replied,
-       variant_a_bounced, variant_b_bounced)
-      IS NOT (c.a_sent, c.b_sent, c.a_replied, c.b_replied, c.a_bounced, c.b_bounced);
+  AND (variant_a_sent, variant_b_sent, variant_a_delivered, variant_b_delivered,
+       variant_a_opened, variant_b_opened, variant_a_clicked, variant_b_clicked,
+       variant_a_replied, variant_b_replied, variant_a_bounced, variant_b_bounced)
+      IS NOT (c.a_sent, c.b_sent, c.a_delivered, c.b_delivered, c.a_opened, c.b_opened,
+              c.a_clicked, c.b_clicked, c.a_replied, c.b_replied, c.a_bounced, c.b_bounced);
 
 -- name: sequence_campaigns
 SELECT c.id AS campaign_id, c.send_days, c.send_time_start, c.send_time_end, c.timezone,
