@@ -6,7 +6,6 @@ two processes never dispatch one lead twice or both fill a campaign's day."""
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import uuid
 from collections import Counter
@@ -58,27 +57,6 @@ def stop_leads(
     if stopped:
         db.execute(S["fail_stopped_rows"], {"ids": json.dumps(stopped), **params})
     return stopped
-
-
-# The list of kinds of the failure_kind CHECK, up to its closing parenthesis.
-_LAST_KIND = re.compile(r"(failure_kind\s+IN\s*\([^)]*?)(\s*\))", re.IGNORECASE)
-
-
-def allow_stopped_kind(db: sqlite3.Connection) -> bool:
-    """Widen the failure_kind CHECK of a file made before `stopped` existed, in place:
-    SQLite cannot alter a CHECK, and its documented procedure for changing one
-    (lang_altertable.html, "Making Other Kinds Of Table Schema Changes") is to edit the
-    table's text in sqlite_schema under writable_schema and bump schema_version; a more
-    permissive CHECK needs no row rewritten. True when it did."""
-    (text,) = db.execute(S["email_queue_sql"]).fetchone()
-    if "'stopped'" in text or not _LAST_KIND.search(text):
-        return False
-    (version,) = db.execute("PRAGMA schema_version").fetchone()
-    db.execute("PRAGMA writable_schema = ON")
-    db.execute(S["set_email_queue_sql"], {"sql": _LAST_KIND.sub(r"\1, 'stopped'\2", text, 1)})
-    db.execute(f"PRAGMA schema_version = {int(version) + 1}")
-    db.execute("PRAGMA writable_schema = OFF")
-    return True
 
 
 class SequenceSqlite:

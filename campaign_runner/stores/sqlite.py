@@ -24,7 +24,16 @@ from .. import sql
 from ..errors import LeaseLost, StoreUnavailable
 from ..events import sqlite_ingest
 from ..events.windows import Window
-from ..models import CLAIMABLE_CAMPAIGN_STATUSES, QUEUED, SENT, Content, Email, Outcome
+from ..models import (
+    CLAIMABLE_CAMPAIGN_STATUSES,
+    NOT_ACCEPTED,
+    QUEUED,
+    SENT,
+    STOPPED,
+    Content,
+    Email,
+    Outcome,
+)
 from ..ports import (
     GUARD_OFF,
     UNPACED,
@@ -167,9 +176,6 @@ class SqliteStore(IntakeSqlite, SequenceSqlite):
             for file in SCHEMA_FILES[2:]:  # the base and events schemas ran above
                 self._db.executescript(sql.read(file))
         self._db.create_function("cr_lead_bucket", 1, lead_bucket, deterministic=True)
-        with self._transaction() as db:
-            if sequences_sqlite.allow_stopped_kind(db):
-                self.added.append("email_queue.failure_kind 'stopped'")
 
     def _upgrade(self) -> list[str]:
         """Add the columns of `upgrades.sql` that a file made by an older version lacks,
@@ -186,8 +192,8 @@ class SqliteStore(IntakeSqlite, SequenceSqlite):
                     if name in BACKFILLS:
                         db.execute(BACKFILLS[name])
                     added.append(f"{table}.{column}")
-            if sqlite_ingest.widen_failure_kinds(db):
-                added.append("email_queue.failure_kind: not_accepted")
+            for kind in sqlite_ingest.widen_failure_kinds(db, (NOT_ACCEPTED, STOPPED)):
+                added.append(f"email_queue.failure_kind: {kind}")
         return added
 
     def schema_version(self) -> None:

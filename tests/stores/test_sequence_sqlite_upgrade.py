@@ -21,9 +21,9 @@ def test_an_older_files_failure_kind_check_learns_stopped(tmp_path: Path) -> Non
     db.close()
 
     store = SqliteStore(path)
-    assert "email_queue.failure_kind 'stopped'" in store.added
+    assert "email_queue.failure_kind: stopped" in store.added
     store.close()
-    assert "email_queue.failure_kind 'stopped'" not in SqliteStore(path).added  # once
+    assert "email_queue.failure_kind: stopped" not in SqliteStore(path).added  # once
 
     with sqlite3.connect(path) as db:
         db.execute("UPDATE email_queue SET failure_kind = 'stopped' WHERE id = 'e1'")

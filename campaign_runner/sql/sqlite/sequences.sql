@@ -329,9 +329,3 @@ WHERE (s.delay_days, s.delay_hours, s.variant_a_subject, s.variant_a_body, s.var
 
 -- name: remove_steps_after
 DELETE FROM campaign_sequences WHERE campaign_id = :campaign_id AND step_number > :last;
-
--- name: email_queue_sql
-SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'email_queue';
-
--- name: set_email_queue_sql
-UPDATE sqlite_schema SET sql = :sql WHERE type = 'table' AND name = 'email_queue';
