@@ -25,10 +25,15 @@ bench: venv
 current-schema: venv
 	$(BIN)/python scripts/current_schema.py
 
+# Three test processes on two cores: most tests wait on subprocesses, servers and sleeps
+# rather than the CPU (measured: 5:46 in one process, 2:43 in three); each process has
+# databases of its own.
+TEST_WORKERS ?= 3
+
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 clean:
-	rm -rf $(VENV) campaign-runner.db outbox
+	rm -rf $(VENV) campaign-runner.db* campaign-runner.lock campaign-runner.heartbeat outbox
