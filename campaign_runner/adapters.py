@@ -63,6 +63,7 @@ def make_renderer(config: Config) -> Renderer:
             config.unsubscribe_base_url, config.unsubscribe_url, config.unsubscribe_secret
         ),
         sender_address=config.sender_address,
+        reply_address=config.reply_address,
         # Non-transactional SparkPost mail: SparkPost suppresses whoever clicks this link.
         msys_unsubscribe=config.sender == "sparkpost" and not transactional(config),
     )

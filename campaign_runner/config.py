@@ -160,6 +160,26 @@ def _unsubscribe_url(raw: str) -> str:
     raise ValueError
 
 
+def _imap_urls(raw: str) -> tuple[str, ...]:
+    urls = tuple(raw.split())
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username:
+            raise ValueError
+        if parts.password is None:
+            raise ValueError
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+    return urls
+
+
+def _reply_address(raw: str) -> str:
+    value = raw.strip()
+    local, at, domain = value.rpartition("@")
+    if value and (not at or not local or not domain or "+" in local):
+        raise ValueError
+    return value
+
+
 def _https_url(raw: str) -> str:
     value = raw.strip().rstrip("/")
     if not value.startswith("https://") or len(value) < 12 or any(c in value for c in " ?#"):
@@ -204,6 +224,11 @@ HTTPS_URL = Kind("an https:// URL without query or fragment (RFC 8058 requires h
 SECRET = Kind("a random string of at least 16 characters", _secret)
 LISTEN = Kind("host:port, e.g. 127.0.0.1:8080 or [::1]:8080", _listen)
 WORKER_ID = Kind("a name", _worker_id)
+IMAP_URLS = Kind(
+    "imap:// or imaps:// URLs like imaps://user:password@host/INBOX, separated by spaces",
+    _imap_urls,
+)
+REPLY_ADDRESS = Kind("an address like replies@example.com (without a +)", _reply_address)
 
 
 class Part(enum.Enum):
@@ -406,6 +431,27 @@ class Config:
         "1800",
         "an ambiguous send SparkPost has reported nothing for this long after it started is "
         "not_accepted (retry-failed requeues it)",
+    )
+    # Sequences and replies.
+    sequence_dispatch_seconds = Setting(
+        number(1), "60", "how often the next steps of due sequence leads are queued"
+    )
+    sequence_dispatch_limit = Setting(
+        whole(1, 100_000), "500", "sequence leads per campaign queued by one dispatch"
+    )
+    reply_imap_url = Setting(
+        IMAP_URLS,
+        "",
+        "mailboxes the reply poll reads, imaps://user:password@host/INBOX, several separated "
+        "by spaces; empty: no reply poll (secret)",
+        secret=True,
+    )
+    reply_poll_seconds = Setting(number(10), "300", "how often the reply poll reads the mailboxes")
+    reply_address = Setting(
+        REPLY_ADDRESS,
+        "",
+        "replies@example.com gives each sequence lead the reply address "
+        "replies+<token>@example.com; empty: the campaign's reply_to",
     )
     # The message.
     unsubscribe_url = Setting(

@@ -28,6 +28,7 @@ TRANSIENT = "transient"  # may work later: retried, or attempts used up
 SYSTEM = "system"  # the system, not the row: put back, attempt given back
 INTERRUPTED = "interrupted"  # a worker stopped or died before sending it
 NOT_ACCEPTED = "not_accepted"  # was ambiguous; SparkPost confirms it never received it
+STOPPED = "stopped"  # its sequence lead stopped (replied, bounced, ...) before it was sent
 FAILURE_KINDS = frozenset(
     {
         REJECTED,
@@ -40,6 +41,7 @@ FAILURE_KINDS = frozenset(
         SYSTEM,
         INTERRUPTED,
         NOT_ACCEPTED,
+        STOPPED,
     }
 )
 
@@ -77,6 +79,11 @@ class Email:
     scheduled_for: datetime | None
     campaign: Campaign | None
     suppressed: bool = False
+    # A sequence step's thread: our Message-ID for it, the earlier steps' (oldest
+    # first, space-separated), and the lead's reply token. None for a single email.
+    message_id_header: str | None = None
+    references_header: str | None = None
+    reply_token: str | None = None
 
     @property
     def recipient_domain(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from .models import CLAIMABLE_CAMPAIGN_STATUSES, FAILED, PROCESSING, QUEUED, SENT, Email
 from .ports import UNPACED, CampaignStatus, FailedRows, Pacing, Store, Waiting
+from .sequences import report as sequence_report
 from .window import SendingWindow
 
 # The row statuses every campaign shows, even at 0; any other status a frontend
@@ -175,13 +176,19 @@ def status(
     pacing: Pacing = UNPACED,
 ) -> int:
     campaigns = judged(store.status(now, pacing), now, window, pacing)
+    sequences = store.sequence_status()  # type: ignore[attr-defined]  # every store has them
     if as_json:
-        print(json.dumps(status_document(campaigns, now), indent=2))
+        document = status_document(campaigns, now)
+        document["sequences"] = sequence_report.documents(sequences)
+        print(json.dumps(document, indent=2))
         return 0
-    if not campaigns:
+    if not campaigns and not sequences:
         print("The queue is empty.")
         return 0
-    print(_status_table(campaigns))
+    if campaigns:
+        print(_status_table(campaigns))
+    for line in sequence_report.lines(sequences):
+        print(line)
     return 0
 
 

@@ -93,6 +93,19 @@ def personalize(source: str, email: Email, what: str) -> str:
         raise RowError(f"{what}: template raised {type(exc).__name__}: {exc}") from None
 
 
+def thread_headers(email: Email) -> dict[str, str]:
+    """A sequence step's own Message-ID, and In-Reply-To and References naming the
+    earlier steps (RFC 5322 3.6.4), so that a follow-up lands in the lead's thread."""
+    headers = {}
+    if email.message_id_header:
+        headers["Message-ID"] = clean_header(email.message_id_header)
+    earlier = clean_header(email.references_header).split()
+    if earlier:
+        headers["In-Reply-To"] = earlier[-1]
+        headers["References"] = " ".join(earlier)
+    return headers
+
+
 class Renderer:
     """Builds the `Message` for a row from its finished content.
 
@@ -109,8 +122,10 @@ class Renderer:
         links: Links | None = None,
         sender_address: str = "",
         msys_unsubscribe: bool = False,
+        reply_address: str = "",
     ) -> None:
         self.links = links or Links()
+        self.reply_address = reply_address  # replies@d: a sequence lead's is replies+<token>@d
         self.sender_address = sender_address
         self.msys_unsubscribe = msys_unsubscribe
         folder = files("campaign_runner") / "templates"
@@ -155,6 +170,7 @@ class Renderer:
         }
         if page.startswith("https://"):
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        headers.update(thread_headers(email))
         return Message(
             email_id=email.id,
             campaign_id=email.campaign_id,
@@ -162,12 +178,19 @@ class Renderer:
             from_name=clean_header(campaign.from_name),
             to_email=checked_recipient(email),
             to_name=clean_header(email.to_name),
-            reply_to=reply_to,
+            reply_to=self._lead_reply_to(email) or reply_to,
             subject=subject,
             text=self._text.render(context).strip() + "\n",
             html=self._html.render(context),
             headers=headers,
         )
+
+    def _lead_reply_to(self, email: Email) -> str | None:
+        """With REPLY_ADDRESS, a sequence lead's own reply address, its token after a +."""
+        if not (self.reply_address and email.reply_token):
+            return None
+        local, _, domain = self.reply_address.rpartition("@")
+        return clean_header(f"{local}+{email.reply_token}@{domain}")
 
 
 def _mailto(reply_to: str | None, from_email: str) -> str:

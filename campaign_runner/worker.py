@@ -20,6 +20,8 @@ from .intake import launch
 from .intake.requests import RequestedWork
 from .liveness import Liveness
 from .pipeline import Pipeline, leave_stop_signals_to_main_thread
+from .sequences.dispatch import Dispatcher
+from .sequences.replies import ReplyPoller
 from .window import SendingWindow
 
 log = structlog.get_logger("campaign_runner")
@@ -47,8 +49,28 @@ class Worker:
             launch.rules(self.config),
             pipeline.clock,
         )
+        self.dispatcher = Dispatcher(
+            pipeline.store,  # type: ignore[arg-type]  # every store keeps sequences
+            pipeline.generator,
+            window,
+            pipeline.clock,
+            self.config.sequence_dispatch_limit,
+        )
+        self.replies = ReplyPoller(
+            pipeline.store,  # type: ignore[arg-type]
+            self.config.reply_imap_url,
+            pipeline.clock,
+        )
+        polls = [Duty("reply_poll", self.config.reply_poll_seconds, self.replies.run)]
         self.duties = Duties(
             [
+                *(polls if self.replies.mailboxes else []),
+                Duty(
+                    "sequence_dispatch",
+                    self.config.sequence_dispatch_seconds,
+                    self.dispatcher.run,
+                    in_window_only=True,  # what it queues waits for the window anyway
+                ),
                 Duty(
                     "stale_recovery",
                     self.config.lease_seconds / RECOVERY_CHECKS_PER_LEASE,
@@ -135,6 +157,12 @@ class Worker:
     # -- running ------------------------------------------------------------
 
     def run_once(self) -> int:
+        try:
+            if self.replies.mailboxes:  # replies stop leads before their next step is queued
+                self.replies.run()
+        except StoreUnavailable as exc:
+            log.error("store_unavailable", error=str(exc))
+            return 1
         now = self.pipeline.clock()
         if not self.window.is_open(now):
             log.info("window_closed", next_open=self._local(self.window.next_open(now)))
@@ -142,6 +170,7 @@ class Worker:
         code = 0
         try:
             self.requested_work.run()
+            self.dispatcher.run()
             self.pipeline.run_cycle()
         except StoreUnavailable as exc:
             log.error("store_unavailable", error=str(exc))

@@ -11,6 +11,7 @@ tables (`events_schema.sql`) and columns (`events_upgrades.sql`) when it opens a
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,30 +19,32 @@ from typing import Any
 from .. import sql
 
 Q = sql.queries("sqlite/events.sql")
-# The end of the failure kinds' CHECK before and after 0006 added one.
-OLD_KINDS_END = "'interrupted')"
-NEW_KINDS_END = "'interrupted', 'not_accepted')"
+# The list of kinds in the CHECK of `email_queue.failure_kind`.
+KIND_LIST = re.compile(r"(failure_kind\s+IN\s*\()([^)]*)(\))", re.IGNORECASE)
 
 
-def widen_failure_kinds(db: sqlite3.Connection) -> bool:
-    """Add `not_accepted` to the CHECK of `email_queue.failure_kind` in a file made
-    before it, inside the caller's transaction. SQLite cannot alter a constraint; a
-    CHECK that allows more changes nothing stored, so its text is rewritten in place
-    as SQLite documents for such changes (sqlite.org/lang_altertable.html#otheralter).
-    True if it was rewritten."""
+def widen_failure_kinds(db: sqlite3.Connection, kinds: tuple[str, ...]) -> list[str]:
+    """Add the `kinds` its CHECK of `email_queue.failure_kind` lacks to a file made
+    before them (0006's not_accepted, 0010's stopped), inside the caller's transaction.
+    SQLite cannot alter a constraint; a CHECK that allows more changes nothing stored,
+    so its text is rewritten in place as SQLite documents for such changes
+    (sqlite.org/lang_altertable.html#otheralter). Returns the kinds added."""
     (table,) = db.execute(Q["email_queue_table"]).fetchone()
-    if "'not_accepted'" in table or OLD_KINDS_END not in table:
-        return False
+    found = KIND_LIST.search(table)
+    if found is None:
+        return []
+    missing = [kind for kind in kinds if f"'{kind}'" not in found.group(2)]
+    if not missing:
+        return []
+    widened = table[: found.end(2)] + "".join(f", '{k}'" for k in missing) + table[found.end(2) :]
     (version,) = db.execute("PRAGMA schema_version").fetchone()
     db.execute("PRAGMA writable_schema = ON")
     try:
-        db.execute(
-            Q["rewrite_email_queue_table"], {"sql": table.replace(OLD_KINDS_END, NEW_KINDS_END)}
-        )
+        db.execute(Q["rewrite_email_queue_table"], {"sql": widened})
         db.execute(f"PRAGMA schema_version = {int(version) + 1}")
     finally:
         db.execute("PRAGMA writable_schema = OFF")
-    return True
+    return missing
 
 
 def claim_poll(db: sqlite3.Connection, poller: str, now: datetime, lease_seconds: int) -> dict:

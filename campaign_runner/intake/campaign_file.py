@@ -6,8 +6,11 @@ message names the key, found before anything is written. The schedule's keys
 are optional one by one: a key left out means the worker's own setting
 (`TIMEZONE`, `WORK_DAYS`, `WORK_START_HOUR`, `WORK_END_HOUR`) at launch.
 
-Sequences (issue 17) will add `[[steps]]` tables; until then they are an unknown
-key like any other.
+A sequence campaign (issue 17) has `[[steps]]` tables, step 1 first: `delay_days`,
+`delay_hours` (after the step before), `subject` and `body` (variant A; a later
+step without a subject answers the thread, `Re: ` and step 1's), `subject_b`,
+`body_b` and `split` (the percentage of leads that get A) with `ab_testing = true`,
+and `ai_prompt` (the generator writes the step from it and the earlier steps).
 """
 
 from __future__ import annotations
@@ -26,7 +29,28 @@ from jinja2.sandbox import SandboxedEnvironment
 from ..config import DAY_NAMES, parse_work_days
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-TOP_KEYS = ("key", "name", "subject", "body", "ai_prompt", "from_name", "reply_to", "schedule")
+TOP_KEYS = (
+    "key",
+    "name",
+    "subject",
+    "body",
+    "ai_prompt",
+    "from_name",
+    "reply_to",
+    "schedule",
+    "ab_testing",
+    "steps",
+)
+STEP_KEYS = (
+    "delay_days",
+    "delay_hours",
+    "subject",
+    "body",
+    "subject_b",
+    "body_b",
+    "split",
+    "ai_prompt",
+)
 SCHEDULE_KEYS = ("days", "start_hour", "end_hour", "timezone", "daily_limit")
 
 # Only the syntax is checked here, and it is the same in every environment; the
@@ -76,6 +100,8 @@ class CampaignSpec:
     end_hour: int | None  # exclusive; 24 is midnight at the end of the day
     timezone: str | None
     daily_limit: int | None
+    ab_testing: bool = False
+    steps: tuple[dict[str, Any], ...] = ()  # campaign_sequences columns, step 1 first
 
     def columns(self) -> dict[str, Any]:
         """The `campaigns` columns this file sets (None clears one). Hours are kept as
@@ -143,7 +169,8 @@ def parse(data: dict[str, Any]) -> CampaignSpec:
     subject = _template(data, "subject")
     body = _template(data, "body")
     ai_prompt = _text(data, "ai_prompt")
-    if body is None and ai_prompt is None:
+    steps = _steps(data)
+    if body is None and ai_prompt is None and not steps:
         raise SpecError("body: missing; give the campaign a body template, an ai_prompt, or both")
     reply_to = _text(data, "reply_to")
     if reply_to is not None:
@@ -175,7 +202,52 @@ def parse(data: dict[str, Any]) -> CampaignSpec:
         end_hour=end,
         timezone=_zone(schedule),
         daily_limit=_whole(schedule, "daily_limit", 1, None, prefix="schedule."),
+        ab_testing=_flag(data, "ab_testing"),
+        steps=steps,
     )
+
+
+def _flag(table: dict[str, Any], key: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise SpecError(f"{key} = {value!r}: expected true or false")
+    return value
+
+
+def _steps(data: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    raw = data.get("steps", [])
+    if not isinstance(raw, list) or not all(isinstance(s, dict) for s in raw):
+        raise SpecError("steps: expected [[steps]] tables")
+    steps = []
+    for number, step in enumerate(raw, start=1):
+        prefix = f"steps[{number}]."
+        _no_unknown(step, STEP_KEYS, prefix)
+        try:
+            body, ai = _template(step, "body"), _text(step, "ai_prompt")
+            subject = _template(step, "subject")
+            columns = {
+                "step_number": number,
+                "delay_days": _whole(step, "delay_days", 0, 365, prefix=prefix) or 0,
+                "delay_hours": _whole(step, "delay_hours", 0, 23, prefix=prefix) or 0,
+                "variant_a_subject": subject,
+                "variant_a_body": body,
+                "variant_b_subject": _template(step, "subject_b"),
+                "variant_b_body": _template(step, "body_b"),
+                "variant_split": _whole(step, "split", 0, 100, prefix=prefix),
+                "use_ai_generation": ai is not None,
+                "ai_prompt_context": ai,
+            }
+        except SpecError as exc:
+            message = str(exc)
+            raise SpecError(message if message.startswith(prefix) else prefix + message) from None
+        if body is None and ai is None:
+            raise SpecError(f"{prefix}body: missing; give the step a body, an ai_prompt, or both")
+        if number == 1 and subject is None and ai is None:
+            raise SpecError(f"{prefix}subject: missing (only a later step may answer the thread)")
+        if columns["variant_split"] is None:
+            columns["variant_split"] = 50
+        steps.append(columns)
+    return tuple(steps)
 
 
 def _no_unknown(table: dict[str, Any], known: tuple[str, ...], prefix: str) -> None:

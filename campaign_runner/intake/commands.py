@@ -127,6 +127,12 @@ def _apply(args: argparse.Namespace, cfg: Config, store: IntakeStore) -> int:
     applied = store.apply_campaign(spec.key, spec.columns(), list(FROZEN_ONCE_LAUNCHED), utc_now())
     if applied.refused:
         raise Refused(campaign_file.refusal(spec.key, applied.status, list(applied.refused)))
+    if spec.steps:  # a sequence: its steps as the file says (the frontend's own are kept else)
+        changed = store.put_steps(  # type: ignore[attr-defined]
+            applied.campaign_id, spec.ab_testing, list(spec.steps), utc_now()
+        )
+        if changed:
+            print(f"campaign {spec.key!r}: {changed} sequence steps written")
     if applied.created:
         print(f"created campaign {spec.key!r} ({applied.campaign_id}), draft")
     elif applied.changed:
@@ -162,7 +168,7 @@ def _stage(args: argparse.Namespace, cfg: Config, store: IntakeStore) -> int:
     campaign = _campaign(store, args.campaign)
     staged = store.stage_campaign(campaign.id, utc_now())
     print(
-        f"staged {_count(staged.staged, 'row')} of {campaign.name!r} "
+        f"staged {_count(staged.staged, staged.what)} of {campaign.name!r} "
         f"({staged.suppressed} suppressed left out); the campaign is {staged.status}"
     )
     return 0
@@ -180,7 +186,8 @@ def _launch(args: argparse.Namespace, cfg: Config, store: IntakeStore) -> int:
             f"to {launched.last.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key})"
         )
     print(
-        f"queued {_count(launched.queued, 'row')} of {campaign.name!r}{when}; "
+        f"{'queued' if launched.what == 'row' else 'launched'} "
+        f"{_count(launched.queued, launched.what)} of {campaign.name!r}{when}; "
         f"the campaign is {launched.status}"
     )
     return 0

@@ -48,6 +48,7 @@ class Staged:
     staged: int
     suppressed: int  # recipients left out because they are suppressed
     status: str
+    what: str = "row"  # "lead" for a campaign with sequence steps
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Launched:
     status: str
     first: datetime | None = None  # the first and last time given to a row queued now
     last: datetime | None = None
+    what: str = "row"  # "lead" for a campaign with sequence steps (made active)
 
 
 @dataclass(frozen=True)

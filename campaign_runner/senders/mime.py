@@ -53,8 +53,12 @@ def build(message: Message, message_id: str) -> bytes:
     headers += [
         ("Subject", unstructured(message.subject, "Subject")),
         ("Date", format_datetime(datetime.now(UTC))),
-        ("Message-ID", message_id),
-        *((name, _custom(name, value)) for name, value in message.headers.items()),
+        ("Message-ID", message.headers.get("Message-ID", message_id)),
+        *(
+            (name, _custom(name, value))
+            for name, value in message.headers.items()
+            if name != "Message-ID"
+        ),
         ("MIME-Version", "1.0"),
         ("Content-Type", f'multipart/alternative; boundary="{boundary}"'),
     ]

@@ -29,7 +29,7 @@ class OutboxSender:
         target = self.path_for(message.email_id)
         try:
             domain = ascii_domain(message.from_email.rpartition("@")[2] or "localhost")
-            message_id = make_msgid(domain=domain)
+            message_id = message.headers.get("Message-ID") or make_msgid(domain=domain)
             data = mime.build(message, message_id)
         except ValueError as exc:
             raise RowError(f"cannot build the message: {exc}") from None

@@ -38,6 +38,7 @@ from ..sql import schema
 from . import reports
 from .intake_functions import IntakeFunctions
 from .rows import email_from_row
+from .sequences_functions import SequenceFunctions
 
 SIGNATURE = re.compile(r"^(\w+)\((.*)\)$", re.DOTALL)
 PARAMETER = re.compile(r"^(p_\w+) (\w[\w ]*(?:\[\])?)$")  # text[] too
@@ -123,7 +124,7 @@ def _outcome_params(
     }
 
 
-class FunctionStore(IntakeFunctions):
+class FunctionStore(IntakeFunctions, SequenceFunctions):
     """The Store protocol over any `Transport`."""
 
     def __init__(self, transport: Transport) -> None:

@@ -56,9 +56,15 @@ class IntakeFunctions:
         return records.imported(row)
 
     def stage_campaign(self, campaign_id: str, now: datetime) -> Staged:
+        leads = self.stage_leads(campaign_id, now)  # type: ignore[attr-defined]
+        if leads is not None:  # a campaign with sequence steps stages leads
+            return leads  # type: ignore[no-any-return]
         return records.staged(self._call("stage", {"p_campaign_id": campaign_id, "p_now": now}))
 
     def launch_campaign(self, campaign_id: str, planner: Planner, now: datetime) -> Launched:
+        leads = self.launch_leads(campaign_id, now)  # type: ignore[attr-defined]
+        if leads is not None:  # a campaign with sequence steps: its leads go
+            return leads  # type: ignore[no-any-return]
         for _ in range(LAUNCH_TRIES):
             row = self._call("launch_basis", {"p_campaign_id": campaign_id, "p_now": now})
             if row is None:

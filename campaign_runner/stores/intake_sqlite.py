@@ -109,6 +109,9 @@ class IntakeSqlite:
         return Imported(written, judged["in_campaign"], judged["suppressed"])
 
     def stage_campaign(self, campaign_id: str, now: datetime) -> Staged:
+        leads = self.stage_leads(campaign_id, now)  # type: ignore[attr-defined]
+        if leads is not None:  # a campaign with sequence steps stages leads
+            return leads  # type: ignore[no-any-return]
         with self._transaction() as db:
             self._open_campaign(db, campaign_id, "nothing more is staged")
             params = {"campaign_id": campaign_id, "now": _iso(now)}
@@ -118,6 +121,9 @@ class IntakeSqlite:
         return Staged(staged, suppressed, status)
 
     def launch_campaign(self, campaign_id: str, planner: Planner, now: datetime) -> Launched:
+        leads = self.launch_leads(campaign_id, now)  # type: ignore[attr-defined]
+        if leads is not None:  # a campaign with sequence steps: its leads go
+            return leads  # type: ignore[no-any-return]
         with self._transaction() as db:
             found = db.execute(Q["launch_campaign_row"], {"campaign_id": campaign_id}).fetchone()
             if found is None:

@@ -56,4 +56,7 @@ def email_from_row(row: Mapping[str, Any]) -> Email:
         scheduled_for=parse_time(row.get("scheduled_for")),
         campaign=campaign,
         suppressed=bool(row.get("suppressed")),
+        message_id_header=row.get("message_id_header"),
+        references_header=row.get("references_header"),
+        reply_token=row.get("reply_token"),
     )

@@ -24,7 +24,16 @@ from .. import sql
 from ..errors import LeaseLost, StoreUnavailable
 from ..events import sqlite_ingest
 from ..events.windows import Window
-from ..models import CLAIMABLE_CAMPAIGN_STATUSES, QUEUED, SENT, Content, Email, Outcome
+from ..models import (
+    CLAIMABLE_CAMPAIGN_STATUSES,
+    NOT_ACCEPTED,
+    QUEUED,
+    SENT,
+    STOPPED,
+    Content,
+    Email,
+    Outcome,
+)
 from ..ports import (
     GUARD_OFF,
     UNPACED,
@@ -34,10 +43,12 @@ from ..ports import (
     Pacing,
     PausedCampaign,
 )
+from ..sequences.model import lead_bucket
 from ..sql import schema
-from . import intake_sqlite, reports
+from . import intake_sqlite, reports, sequences_sqlite
 from .intake_sqlite import IntakeSqlite
 from .rows import email_from_row
+from .sequences_sqlite import SequenceSqlite
 
 Q = sql.queries("sqlite/queries.sql")
 BACKFILLS = sql.queries("sqlite/backfills.sql")
@@ -46,8 +57,18 @@ SCHEMA_FILE = "sqlite/schema.sql"
 UPGRADES_FILE = "sqlite/upgrades.sql"
 EVENTS_SCHEMA_FILE = "sqlite/events_schema.sql"  # 0006's twin: needs no upgraded column
 # Created (schema files, in order) and added to older files (upgrade files).
-SCHEMA_FILES = (SCHEMA_FILE, EVENTS_SCHEMA_FILE, intake_sqlite.SCHEMA_FILE)
-UPGRADE_FILES = (UPGRADES_FILE, "sqlite/events_upgrades.sql", intake_sqlite.UPGRADES_FILE)
+SCHEMA_FILES = (
+    SCHEMA_FILE,
+    EVENTS_SCHEMA_FILE,
+    intake_sqlite.SCHEMA_FILE,
+    sequences_sqlite.SCHEMA_FILE,
+)
+UPGRADE_FILES = (
+    UPGRADES_FILE,
+    "sqlite/events_upgrades.sql",
+    intake_sqlite.UPGRADES_FILE,
+    sequences_sqlite.UPGRADES_FILE,
+)
 UPGRADES = {name: text for file in UPGRADE_FILES for name, text in sql.queries(file).items()}
 
 
@@ -130,7 +151,7 @@ def _finish_params(email: Email, worker_id: str, outcome: Outcome, now: datetime
     }
 
 
-class SqliteStore(IntakeSqlite):
+class SqliteStore(IntakeSqlite, SequenceSqlite):
     rows_by_id = Q["rows_by_id"]
 
     def __init__(self, path: Path) -> None:
@@ -151,8 +172,10 @@ class SqliteStore(IntakeSqlite):
             raise StoreUnavailable(f"cannot open the SQLite store at {path}: {exc}") from None
         self.where = str(path)
         self.added = self._upgrade()
-        with self._lock:  # its indexes need the upgraded columns
-            self._db.executescript(sql.read(intake_sqlite.SCHEMA_FILE))
+        with self._lock:  # their indexes need the upgraded columns
+            for file in SCHEMA_FILES[2:]:  # the base and events schemas ran above
+                self._db.executescript(sql.read(file))
+        self._db.create_function("cr_lead_bucket", 1, lead_bucket, deterministic=True)
 
     def _upgrade(self) -> list[str]:
         """Add the columns of `upgrades.sql` that a file made by an older version lacks,
@@ -169,8 +192,8 @@ class SqliteStore(IntakeSqlite):
                     if name in BACKFILLS:
                         db.execute(BACKFILLS[name])
                     added.append(f"{table}.{column}")
-            if sqlite_ingest.widen_failure_kinds(db):
-                added.append("email_queue.failure_kind: not_accepted")
+            for kind in sqlite_ingest.widen_failure_kinds(db, (NOT_ACCEPTED, STOPPED)):
+                added.append(f"email_queue.failure_kind: {kind}")
         return added
 
     def schema_version(self) -> None:

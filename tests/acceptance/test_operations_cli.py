@@ -127,7 +127,8 @@ def test_paused_then_resumed_then_cancelled_in_flight_and_status_shows_the_rest(
 
     document = cli_json(monkeypatch, tmp_path, capsys)
 
-    assert document.keys() == {"version", "generated_at", "campaigns"}
+    assert document.keys() == {"version", "generated_at", "campaigns", "sequences"}
+    assert document["sequences"] == []
     assert document["version"] == 1
     (shown,) = document["campaigns"]
     assert shown.keys() == {

@@ -110,3 +110,35 @@ cr_renew_leases(p_worker text, p_ids uuid[], p_now timestamptz)
 cr_settle_late(p_id uuid, p_worker text, p_now timestamptz, p_status text, p_error text,
                p_failure_kind text, p_provider_message_id text, p_retry_at timestamptz,
                p_give_back boolean, p_send_started_at timestamptz)
+
+-- name: sequence_progress
+cr_sequence_progress(p_now timestamptz)
+
+-- name: sequence_campaigns
+cr_sequence_campaigns(p_now timestamptz)
+
+-- name: due_leads
+cr_due_leads(p_campaigns jsonb, p_now timestamptz, p_limit int)
+
+-- name: dispatch_leads
+cr_dispatch_leads(p_campaigns jsonb, p_leads jsonb, p_now timestamptz)
+
+-- name: reply_mailbox
+cr_reply_mailbox(p_mailbox text)
+
+-- name: record_inbound
+cr_record_inbound(p_mailbox text, p_address text, p_uidvalidity bigint, p_last_uid bigint,
+                  p_messages jsonb, p_now timestamptz)
+
+-- name: sequence_status
+cr_sequence_status()
+
+-- name: stage_leads
+cr_stage_leads(p_campaign_id uuid, p_now timestamptz)
+
+-- name: launch_leads
+cr_launch_leads(p_campaign_id uuid, p_now timestamptz)
+
+-- name: put_steps
+cr_put_sequence_steps(p_campaign_id uuid, p_ab_testing boolean, p_steps jsonb,
+                      p_now timestamptz)

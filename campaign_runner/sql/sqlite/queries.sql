@@ -52,7 +52,8 @@ WHERE status = 'scheduled'
 
 -- name: rows_by_id
 SELECT q.id, q.campaign_id, q.to_email, q.to_name, q.from_email, q.subject, q.body,
-       q.metadata, q.attempts, q.scheduled_for,
+       q.metadata, q.attempts, q.scheduled_for, q.message_id_header, q.references_header,
+       (SELECT l.reply_token FROM campaign_leads l WHERE l.id = q.lead_id) AS reply_token,
        c.id AS c_id, c.name AS c_name, c.status AS c_status, c.subject AS c_subject,
        c.body_template AS c_body_template, c.ai_prompt AS c_ai_prompt,
        c.from_name AS c_from_name, c.reply_to AS c_reply_to,
@@ -187,11 +188,17 @@ SET sent_count = (SELECT count(*) FROM email_queue q
         WHEN status = 'sending' AND NOT EXISTS (
             SELECT 1 FROM email_queue q
             WHERE q.campaign_id = campaigns.id AND q.status IN ('queued', 'processing'))
+         AND NOT EXISTS (  -- a sequence campaign's active leads have steps to come
+            SELECT 1 FROM campaign_leads l
+            WHERE l.campaign_id = campaigns.id AND l.status = 'active')
         THEN :now ELSE completed_at END,
     status = CASE
         WHEN status = 'sending' AND NOT EXISTS (
             SELECT 1 FROM email_queue q
             WHERE q.campaign_id = campaigns.id AND q.status IN ('queued', 'processing'))
+         AND NOT EXISTS (
+            SELECT 1 FROM campaign_leads l
+            WHERE l.campaign_id = campaigns.id AND l.status = 'active')
         THEN 'completed' ELSE status END,
     updated_at = :now
 WHERE status IN ('sending', 'paused', 'cancelled');

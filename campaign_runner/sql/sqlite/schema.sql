@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS email_queue (
     failure_kind        TEXT CHECK (failure_kind IN ('rejected', 'ambiguous', 'invalid',
                                                      'suppressed', 'content', 'campaign_gone',
                                                      'transient', 'system', 'interrupted',
-                                                     'not_accepted')),
+                                                     'not_accepted', 'stopped')),
     generated_at        TEXT,
     generation_model    TEXT,
     prompt_tokens       INTEGER,

@@ -13,7 +13,7 @@ ALTER TABLE campaigns ADD COLUMN guard_reset_at TEXT;
 ALTER TABLE email_queue ADD COLUMN failure_kind TEXT
     CHECK (failure_kind IN ('rejected', 'ambiguous', 'invalid', 'suppressed', 'content',
                             'campaign_gone', 'transient', 'system', 'interrupted',
-                            'not_accepted'));
+                            'not_accepted', 'stopped'));
 
 -- name: domain_pacing_previous_claimed_at
 ALTER TABLE domain_pacing ADD COLUMN previous_claimed_at TEXT;

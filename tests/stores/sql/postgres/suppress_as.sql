@@ -1,0 +1,1 @@
+insert into suppressions (email, reason, source) values (%(email)s, 'hard', %(source)s)

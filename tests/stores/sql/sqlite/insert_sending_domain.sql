@@ -1,0 +1,2 @@
+INSERT INTO sending_domains (domain_index, from_email, active)
+VALUES (:domain_index, :from_email, :active)

@@ -1,0 +1,1 @@
+INSERT INTO suppressions (email, reason, source) VALUES (:email, 'hard', :source)
