@@ -19,20 +19,20 @@ from email import policy
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from campaign_runner import adapters, config
 from campaign_runner.pipeline import Pipeline
 from campaign_runner.sequences.dispatch import Dispatcher
 from campaign_runner.sequences.replies import ReplyPoller
 from campaign_runner.stores.postgres import PostgresStore
 from campaign_runner.stores.sqlite import SqliteStore
+from campaign_runner.stores.supabase import SupabaseStore
 from campaign_runner.window import SendingWindow
 from tests.fixtures.imap import USER, ImapServer
 from tests.sequences.messages import auto_reply, delivery_report, reply
 
 from .kits import Kit
 from .sequence_seed import lead, lead_row, sequence_campaign, step_row
+from .supabase_kit import SERVICE_ROLE_KEY
 
 NEW_YORK = ZoneInfo("America/New_York")
 START = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # Monday 08:00 in New York
@@ -110,7 +110,8 @@ def second_store(kit: Kit) -> object:
         return SqliteStore(kit.store.path)
     if isinstance(kit.store, PostgresStore):
         return PostgresStore(kit.store.transport.dsn)  # type: ignore[attr-defined]
-    pytest.skip("two workers: SQLite and Postgres (Supabase is the Postgres functions)")
+    assert isinstance(kit.store, SupabaseStore)
+    return SupabaseStore(kit.store.url, SERVICE_ROLE_KEY)
 
 
 def run_time_lapse(
