@@ -2,7 +2,8 @@
 
 The real worker loop (`python -m campaign_runner`) runs against a queue whose
 only rows are due tomorrow, through `wire.StatementRelay`, in time-lapse: its
-default `POLL_INTERVAL_SECONDS` (60) and `LEASE_SECONDS` (900) both divided by
+default `POLL_INTERVAL_SECONDS` (60), `SEQUENCE_DISPATCH_SECONDS` (60) and
+`LEASE_SECONDS` (900) all divided by
 `SPEEDUP`, so that a few seconds hold the cycles and the looks for expired
 leases of many minutes. Every statement after its start-up check is counted
 and scaled back to an hour at the defaults. Then the same with the sending
@@ -28,6 +29,8 @@ SPEEDUP = 450
 POLL, LEASE = 60 / SPEEDUP, 900 // SPEEDUP  # LEASE_SECONDS takes whole seconds
 RECOVERY = "cr_recover_stale"
 REQUESTS = "cr_requested_work"  # the timed duty that looks for a frontend's stage/launch
+# The sequence dispatcher's timed duty: leads moved on, then the campaigns with due leads.
+DISPATCH = ("cr_sequence_progress", "cr_sequence_campaigns")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Idle:
     per_hour: float  # at the default poll interval and lease
     recoveries_per_hour: float  # of them, looks for expired leases
     requests_per_hour: float  # of them, looks for a frontend's requests
+    dispatch_per_hour: float  # of them, the sequence dispatcher's looks for due leads
     closed_statements: int
     closed_per_hour: float
 
@@ -63,6 +67,9 @@ def run(dsn: str, seconds: float) -> Idle:
         per_hour=round(total / (lasted * SPEEDUP) * 3600, 1),
         recoveries_per_hour=round(counts.get(RECOVERY, 0) / (lasted * SPEEDUP) * 3600, 1),
         requests_per_hour=round(counts.get(REQUESTS, 0) / (lasted * SPEEDUP) * 3600, 1),
+        dispatch_per_hour=round(
+            sum(counts.get(name, 0) for name in DISPATCH) / (lasted * SPEEDUP) * 3600, 1
+        ),
         closed_statements=closed_total,
         closed_per_hour=round(closed_total / (closed_lasted * SPEEDUP) * 3600, 1),
     )
@@ -78,6 +85,7 @@ def _watch(
         "SENDER": "outbox",
         "POLL_INTERVAL_SECONDS": str(POLL),
         "LEASE_SECONDS": str(LEASE),
+        "SEQUENCE_DISPATCH_SECONDS": str(POLL),  # its default is the poll interval's
         **window,
     }
     with tempfile.TemporaryDirectory() as folder, WorkerProcess(settings, Path(folder)) as worker:

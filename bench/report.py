@@ -10,7 +10,7 @@ import jinja2
 
 from .claim_cost import Backlog, ClaimCost
 from .footprint import Footprint
-from .idle import RECOVERY, REQUESTS, Idle
+from .idle import DISPATCH, RECOVERY, REQUESTS, Idle
 from .machine import Machine
 from .throughput import Throughput
 
@@ -155,7 +155,8 @@ def _idle(f: Figures) -> list[Line]:
     idle = f.idle
     claims = idle.statements.get("cr_claim", 0) / max(idle.cycles, 1)
     # The timed duties are counted on their own line below, not as part of a cycle.
-    others = {k: v for k, v in idle.statements.items() if k not in ("cr_claim", RECOVERY, REQUESTS)}
+    duties = ("cr_claim", RECOVERY, REQUESTS, *DISPATCH)
+    others = {k: v for k, v in idle.statements.items() if k not in duties}
     return [
         Line(
             "5",
@@ -168,7 +169,8 @@ def _idle(f: Figures) -> list[Line]:
             "",
             "idle, window open: statements per hour (60 s poll, 900 s lease)",
             f"{idle.per_hour:.0f} ({idle.recoveries_per_hour:.0f} of them looks for "
-            f"expired leases, {idle.requests_per_hour:.0f} for a frontend's requests)",
+            f"expired leases, {idle.requests_per_hour:.0f} for a frontend's requests, "
+            f"{idle.dispatch_per_hour:.0f} for due sequence leads)",
         ),
         Line(
             "",

@@ -434,7 +434,7 @@ class Config:
     )
     # Sequences and replies.
     sequence_dispatch_seconds = Setting(
-        number(1), "60", "how often the next steps of due sequence leads are queued"
+        number(0.05), "60", "how often the next steps of due sequence leads are queued"
     )
     sequence_dispatch_limit = Setting(
         whole(1, 100_000), "500", "sequence leads per campaign queued by one dispatch"
