@@ -10,7 +10,7 @@ HTTP_LISTEN is set, and otherwise nobody reads it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -89,6 +89,13 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.events = Counter(
+            "campaign_runner_events",
+            "SparkPost events read, by what became of them (stored, duplicates, unmatched, "
+            "problems, suppressed, settled_sent, settled_not_sent)",
+            ["result"],
+            registry=r,
+        )
         if due_now is not None:
             r.register(_DueNow(due_now))
 
@@ -118,6 +125,11 @@ class Metrics:
     def unsubscribe(self, result: str) -> None:
         """result: `suppressed` (a one-click POST took) or `invalid` (a token not ours)."""
         self.unsubscribes.labels(result=result).inc()
+
+    def events_polled(self, counts: Mapping[str, int]) -> None:
+        """One poll's counts, as `PollReport.counts` has them."""
+        for result, n in counts.items():
+            self.events.labels(result=result).inc(n)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

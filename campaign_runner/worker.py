@@ -108,7 +108,9 @@ class Worker:
         """SparkPost's events, read in and out of the window; the outbox has none."""
         if self.config.sender != "sparkpost" or not self.config.events_poll_seconds:
             return []
-        events = EventsDuty(self.pipeline.store, self.config, self.pipeline.clock)
+        events = EventsDuty(
+            self.pipeline.store, self.config, self.pipeline.clock, self.pipeline.metrics
+        )
         return [Duty("events_poll", self.config.events_poll_seconds, events)]
 
     # -- signals --------------------------------------------------------------

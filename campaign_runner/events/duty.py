@@ -16,6 +16,7 @@ from datetime import datetime
 import structlog
 
 from ..config import Config
+from ..metrics import Metrics
 from ..ports import EventsStore
 from .client import EventsClient, EventsQueryRefused, EventsRefused
 from .poll import PollReport, poll_once
@@ -39,8 +40,14 @@ def poll(store: EventsStore, config: Config, clock: Callable[[], datetime]) -> P
 class EventsDuty:
     """`poll`, saying a refusal once (a `Duty`'s `run`)."""
 
-    def __init__(self, store: EventsStore, config: Config, clock: Callable[[], datetime]) -> None:
-        self.store, self.config, self.clock = store, config, clock
+    def __init__(
+        self,
+        store: EventsStore,
+        config: Config,
+        clock: Callable[[], datetime],
+        metrics: Metrics,
+    ) -> None:
+        self.store, self.config, self.clock, self.metrics = store, config, clock, metrics
         self.refused: str | None = None  # what SparkPost last refused, until a poll works
 
     def __call__(self) -> PollReport | None:
@@ -59,6 +66,7 @@ class EventsDuty:
         if self.refused is not None:
             log.info("events_accepted", after=self.refused)
             self.refused = None
+        self.metrics.events_polled(report.counts)
         return report
 
 

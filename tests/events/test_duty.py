@@ -3,17 +3,20 @@ is there only when the sender is SparkPost and EVENTS_POLL_SECONDS is not 0."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from campaign_runner.adapters import build_pipeline
 from campaign_runner.config import Config
 from campaign_runner.events.duty import EventsDuty
 from campaign_runner.liveness import Liveness
+from campaign_runner.metrics import Metrics
 from campaign_runner.stores.sqlite import SqliteStore
 from campaign_runner.window import SendingWindow
 from campaign_runner.worker import Worker
@@ -32,7 +35,7 @@ def test_a_refusal_is_logged_once_until_a_poll_works_again(
 ) -> None:
     store = SqliteStore(tmp_path / "queue.db")
     duty = EventsDuty(
-        store, sparkpost_config(make_config, sparkpost.url), lambda: datetime.now(UTC)
+        store, sparkpost_config(make_config, sparkpost.url), lambda: datetime.now(UTC), Metrics()
     )
     sparkpost.events.grant = False
     try:
@@ -72,3 +75,32 @@ def test_the_duty_is_there_only_when_there_are_events_to_read(
 
     assert ("events_poll" in names) is polls
     assert names[:1] == ["heartbeat"] or "heartbeat" in names
+
+
+def test_a_poll_counts_what_became_of_the_events_on_metrics(
+    make_config: Callable[..., Config], sparkpost: FakeSparkPost, tmp_path: Path
+) -> None:
+    store = SqliteStore(tmp_path / "queue.db")
+    metrics = Metrics()
+    for n in range(3):
+        sparkpost.events.add({"type": "delivery", "event_id": f"e{n}", "rcpt_to": "x@example.org"})
+    duty = EventsDuty(
+        store, sparkpost_config(make_config, sparkpost.url), lambda: datetime.now(UTC), metrics
+    )
+    try:
+        reports = [duty(), duty()]  # the second finds nothing new
+    finally:
+        store.close()
+
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+    counted = {
+        s.labels["result"]: s.value
+        for s in families["campaign_runner_events"].samples
+        if s.name.endswith("_total")
+    }
+    polled = Counter[str]()
+    for report in reports:
+        assert report is not None
+        polled.update(report.counts)
+    assert counted["stored"] == 3 and counted["unmatched"] == 3
+    assert counted == {result: float(n) for result, n in polled.items()}
