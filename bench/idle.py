@@ -29,8 +29,9 @@ SPEEDUP = 450
 POLL, LEASE = 60 / SPEEDUP, 900 // SPEEDUP  # LEASE_SECONDS takes whole seconds
 RECOVERY = "cr_recover_stale"
 REQUESTS = "cr_requested_work"  # the timed duty that looks for a frontend's stage/launch
-# The sequence dispatcher's timed duty: leads moved on, then the campaigns with due leads.
-DISPATCH = ("cr_sequence_progress", "cr_sequence_campaigns")
+# The sequence dispatcher's timed duty: with no live sequence campaign, its one look for
+# them; the rest (progress, due leads, fitting to windows) only when there is one.
+DISPATCH = ("cr_sequence_schedules",)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,9 @@ BOUNCE = "bounce"  # a delivery report with a permanent failure
 DELAY = "delay"  # a delivery report that is not a permanent failure
 INBOUND_KINDS = (REPLY, AUTO_REPLY, BOUNCE, DELAY)
 
+# A run of hex digits as long as SparkPost's message ids, in a Message-ID.
+_PROVIDER_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{16,32}(?![0-9a-f])")
+
 
 @dataclass(frozen=True)
 class OpenCampaign:
@@ -45,6 +49,21 @@ class OpenCampaign:
             "day_start": self.day_start.isoformat(),
             "day_end": self.day_end.isoformat(),
         }
+
+
+# Per campaign id, the spans its window is open over the next days (see
+# SendingWindow.openings), in order, as UTC instants.
+Spans = dict[str, list[tuple[datetime, datetime]]]
+
+
+def spans_json(spans: Spans) -> list[dict[str, Any]]:
+    return [
+        {
+            "campaign_id": campaign_id,
+            "openings": [[opens.isoformat(), closes.isoformat()] for opens, closes in openings],
+        }
+        for campaign_id, openings in spans.items()
+    ]
 
 
 @dataclass(frozen=True)
@@ -129,6 +148,13 @@ class Inbound:
     received_at: datetime | None = None
     detail: str | None = None
 
+    @property
+    def provider_ids(self) -> tuple[str, ...]:
+        """SparkPost's own ids of a message (its events' `message_id`, 20 hex digits)
+        that the Message-IDs it names may carry: whether SparkPost keeps the Message-ID
+        we set is not documented, and if it writes its own, a reply names that one."""
+        return tuple(dict.fromkeys(_PROVIDER_ID.findall(" ".join(self.references).lower())))
+
     def as_json(self) -> dict[str, Any]:
         return {
             "uid": self.uid,
@@ -136,6 +162,7 @@ class Inbound:
             "kind": self.kind,
             "references": list(self.references),
             "tokens": list(self.tokens),
+            "provider_ids": list(self.provider_ids),
             "sender": self.sender,
             "received_at": self.received_at.isoformat() if self.received_at else None,
             "detail": self.detail,
@@ -171,8 +198,14 @@ class SequenceStore(Protocol):
         """Move leads on from their rows' outcomes and suppressions; recount the steps."""
         ...
 
-    def sequence_campaigns(self, now: datetime) -> list[dict[str, Any]]:
-        """The schedules of live campaigns that have active leads due at `now`."""
+    def sequence_schedules(self, now: datetime) -> list[dict[str, Any]]:
+        """Each live campaign (scheduled, sending, paused) with active or paused leads:
+        its schedule columns, `status`, and `due` (an active lead is due at `now`)."""
+        ...
+
+    def fit_to_windows(self, spans: Spans, now: datetime) -> dict[str, int]:
+        """Move active leads' next sends, and queued rows whose `send_before` is unset or
+        past, into the campaigns' open spans (see cr_fit_to_windows)."""
         ...
 
     def due_leads(

@@ -1,5 +1,6 @@
 """The sequence calls of the Postgres family's store (see `functions.FunctionStore`):
-each method one call of a function of 0010_sequences.sql, declared in `calls.sql`."""
+each method one call of a function of 0010_sequences.sql or 0011_sequence_windows.sql,
+declared in `calls.sql`."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ from ..sequences.model import (
     MailboxState,
     OpenCampaign,
     SequenceStatus,
+    Spans,
     counts_from,
     due_lead_from,
     launched_leads,
     mailbox_state_from,
     sequence_status_from,
+    spans_json,
     staged_leads,
 )
 
@@ -30,8 +33,13 @@ class SequenceFunctions:
     def sequence_progress(self, now: datetime) -> dict[str, int]:
         return counts_from(self._call("sequence_progress", {"p_now": now}))
 
-    def sequence_campaigns(self, now: datetime) -> list[dict[str, Any]]:
-        return list(self._call("sequence_campaigns", {"p_now": now}) or [])
+    def sequence_schedules(self, now: datetime) -> list[dict[str, Any]]:
+        return list(self._call("sequence_schedules", {"p_now": now}) or [])
+
+    def fit_to_windows(self, spans: Spans, now: datetime) -> dict[str, int]:
+        return counts_from(
+            self._call("fit_to_windows", {"p_windows": spans_json(spans), "p_now": now})
+        )
 
     def due_leads(self, campaigns: list[OpenCampaign], now: datetime, limit: int) -> list[DueLead]:
         rows = self._call(

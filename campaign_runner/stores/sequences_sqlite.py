@@ -28,10 +28,12 @@ from ..sequences.model import (
     MailboxState,
     OpenCampaign,
     SequenceStatus,
+    Spans,
     due_lead_from,
     lead_bucket,
     mailbox_state_from,
     sequence_status_from,
+    spans_json,
 )
 
 S = sql.queries("sqlite/sequences.sql")
@@ -83,10 +85,20 @@ class SequenceSqlite:
             db.execute(S["recount_steps"], {"now": _iso(now)})
         return {name: n for name, n in counts.items() if n}
 
-    def sequence_campaigns(self, now: datetime) -> list[dict[str, Any]]:
+    def sequence_schedules(self, now: datetime) -> list[dict[str, Any]]:
         with self._transaction("DEFERRED") as db:
-            rows = db.execute(S["sequence_campaigns"], {"now": _iso(now)}).fetchall()
+            rows = db.execute(S["sequence_schedules"], {"now": _iso(now)}).fetchall()
         return [{**dict(row), "send_days": json.loads(row["send_days"] or "null")} for row in rows]
+
+    def fit_to_windows(self, spans: Spans, now: datetime) -> dict[str, int]:
+        params = {"windows": json.dumps(spans_json(spans)), "now": _iso(now)}
+        counts = {}
+        with self._transaction() as db:
+            for name, query in (("leads", "fit_leads"), ("rows", "fit_rows")):
+                before = db.total_changes  # rowcount is -1 for a statement opening WITH
+                db.execute(S[query], params)
+                counts[name] = db.total_changes - before
+        return {name: n for name, n in counts.items() if n}
 
     def due_leads(self, campaigns: list[OpenCampaign], now: datetime, limit: int) -> list[DueLead]:
         with self._transaction("DEFERRED") as db:
@@ -281,11 +293,16 @@ class SequenceSqlite:
         return {name: n for name, n in counts.items() if n}
 
     def _match(self, db: sqlite3.Connection, message: Inbound, address: str) -> str | None:
-        """cr_record_inbound's match: one of our Message-IDs, a reply token, the sender."""
+        """cr_record_inbound's match: one of our Message-IDs, SparkPost's message id, a
+        reply token, the sender."""
         found = None
         if message.references:
             found = db.execute(
                 S["lead_by_message_id"], {"ids": json.dumps(list(message.references))}
+            ).fetchone()
+        if found is None and message.provider_ids:
+            found = db.execute(
+                S["lead_by_provider_id"], {"ids": json.dumps(list(message.provider_ids))}
             ).fetchone()
         if found is None and message.tokens:
             found = db.execute(

@@ -84,13 +84,12 @@ def test_an_idle_worker_claims_once_a_cycle_and_a_sleeping_one_says_nothing(smok
     # cycle before the claim: the last cycle may have none.
     assert idle["cycles"] - 1 <= idle["statements"]["cr_claim"] <= idle["cycles"]
     # The timed duties: recovery, a frontend's requests, and the sequence dispatcher's look
-    # for due leads (a progress and a campaigns call, each SEQUENCE_DISPATCH_SECONDS).
+    # for live sequence campaigns (one call each SEQUENCE_DISPATCH_SECONDS; none is live).
     assert set(idle["statements"]) <= {
         "cr_claim",
         "cr_recover_stale",
         "cr_requested_work",
-        "cr_sequence_progress",
-        "cr_sequence_campaigns",
+        "cr_sequence_schedules",
     }
     assert idle["closed_statements"] == 0
 

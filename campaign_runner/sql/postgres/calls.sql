@@ -114,8 +114,11 @@ cr_settle_late(p_id uuid, p_worker text, p_now timestamptz, p_status text, p_err
 -- name: sequence_progress
 cr_sequence_progress(p_now timestamptz)
 
--- name: sequence_campaigns
-cr_sequence_campaigns(p_now timestamptz)
+-- name: sequence_schedules
+cr_sequence_schedules(p_now timestamptz)
+
+-- name: fit_to_windows
+cr_fit_to_windows(p_windows jsonb, p_now timestamptz)
 
 -- name: due_leads
 cr_due_leads(p_campaigns jsonb, p_now timestamptz, p_limit int)

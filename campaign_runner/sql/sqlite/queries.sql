@@ -23,6 +23,7 @@ LEFT JOIN domain_pacing p
        ON p.domain = lower(substr(q.from_email, instr(q.from_email, '@') + 1))
 WHERE q.status = 'queued'
   AND julianday(q.scheduled_for) <= julianday(:now)
+  AND (q.send_before IS NULL OR julianday(q.send_before) > julianday(:now))
   AND cr_claimable(c.status)
   AND (room IS NULL OR room > 0)
 ORDER BY julianday(q.scheduled_for), q.id;

@@ -132,15 +132,83 @@ WHERE campaign_sequences.id = c.id
       IS NOT (c.a_sent, c.b_sent, c.a_delivered, c.b_delivered, c.a_opened, c.b_opened,
               c.a_clicked, c.b_clicked, c.a_replied, c.b_replied, c.a_bounced, c.b_bounced);
 
--- name: sequence_campaigns
-SELECT c.id AS campaign_id, c.send_days, c.send_time_start, c.send_time_end, c.timezone,
-       c.daily_limit
+-- name: sequence_schedules
+SELECT c.id AS campaign_id, c.status, c.send_days, c.send_time_start, c.send_time_end,
+       c.timezone, c.daily_limit,
+       EXISTS (SELECT 1 FROM campaign_leads l
+               WHERE l.campaign_id = c.id AND l.status = 'active'
+                 AND julianday(coalesce(l.next_email_at, l.created_at)) <= julianday(:now))
+           AS due
 FROM campaigns c
-WHERE c.status IN ('scheduled', 'sending')
+WHERE c.status IN ('scheduled', 'sending', 'paused')
   AND EXISTS (SELECT 1 FROM campaign_leads l
-              WHERE l.campaign_id = c.id AND l.status = 'active'
-                AND julianday(coalesce(l.next_email_at, l.created_at)) <= julianday(:now))
+              WHERE l.campaign_id = c.id AND l.status IN ('active', 'paused'))
 ORDER BY c.id;
+
+-- name: fit_leads
+WITH spans AS (
+    SELECT json_extract(w.value, '$.campaign_id') AS campaign_id,
+           json_extract(o.value, '$[0]') AS opens_at,
+           julianday(json_extract(o.value, '$[0]')) AS opens,
+           julianday(json_extract(o.value, '$[1]')) AS closes
+    FROM json_each(:windows) AS w, json_each(w.value, '$.openings') AS o
+),
+unfitted AS (
+    SELECT l.id, julianday(coalesce(l.next_email_at, l.created_at)) AS due
+    FROM campaign_leads l
+    WHERE l.status = 'active'
+      AND l.campaign_id IN (SELECT campaign_id FROM spans)
+      AND NOT EXISTS (SELECT 1 FROM email_queue q
+                      WHERE q.lead_id = l.id AND q.step_number = l.current_step + 1)
+),
+target AS (
+    SELECT u.id,
+           (SELECT s.opens_at FROM spans s
+            WHERE s.campaign_id = l.campaign_id AND s.opens > u.due
+            ORDER BY s.opens LIMIT 1) AS opens_at
+    FROM unfitted u
+    JOIN campaign_leads l ON l.id = u.id
+    WHERE u.due < (SELECT max(s.closes) FROM spans s WHERE s.campaign_id = l.campaign_id)
+      AND NOT EXISTS (SELECT 1 FROM spans s
+                      WHERE s.campaign_id = l.campaign_id
+                        AND u.due >= s.opens AND u.due < s.closes)
+)
+UPDATE campaign_leads
+SET next_email_at = t.opens_at, updated_at = :now
+FROM target t
+WHERE campaign_leads.id = t.id AND julianday(t.opens_at) > julianday(:now);
+
+-- name: fit_rows
+WITH spans AS (
+    SELECT json_extract(w.value, '$.campaign_id') AS campaign_id,
+           json_extract(o.value, '$[0]') AS opens_at,
+           json_extract(o.value, '$[1]') AS closes_at,
+           julianday(json_extract(o.value, '$[0]')) AS opens,
+           julianday(json_extract(o.value, '$[1]')) AS closes
+    FROM json_each(:windows) AS w, json_each(w.value, '$.openings') AS o
+),
+unfitted AS (
+    SELECT q.id, q.campaign_id, julianday(q.scheduled_for) AS scheduled,
+           CASE WHEN julianday(q.send_before) <= julianday(:now) THEN julianday(:now)
+                ELSE julianday(q.scheduled_for) END AS after
+    FROM email_queue q
+    WHERE q.status = 'queued' AND q.lead_id IS NOT NULL AND q.send_started_at IS NULL
+      AND (q.send_before IS NULL OR julianday(q.send_before) <= julianday(:now))
+      AND q.campaign_id IN (SELECT campaign_id FROM spans)
+),
+target AS (
+    SELECT u.id, u.scheduled, s.opens, s.opens_at, s.closes_at
+    FROM unfitted u
+    JOIN spans s ON s.campaign_id = u.campaign_id AND s.closes > u.after
+    WHERE NOT EXISTS (SELECT 1 FROM spans e
+                      WHERE e.campaign_id = u.campaign_id AND e.closes > u.after
+                        AND e.opens < s.opens)
+)
+UPDATE email_queue
+SET scheduled_for = CASE WHEN t.scheduled < t.opens THEN t.opens_at ELSE scheduled_for END,
+    send_before = t.closes_at, updated_at = :now
+FROM target t
+WHERE email_queue.id = t.id;
 
 -- name: open_campaign
 SELECT c.id, c.daily_limit, c.ab_testing_enabled, c.from_email,
@@ -225,6 +293,12 @@ SET uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid,
 -- name: lead_by_message_id
 SELECT q.lead_id FROM email_queue q
 WHERE q.message_id_header IN (SELECT value FROM json_each(:ids)) AND q.lead_id IS NOT NULL
+ORDER BY q.step_number DESC LIMIT 1;
+
+-- name: lead_by_provider_id
+SELECT q.lead_id FROM email_events e
+JOIN email_queue q ON q.id = e.email_id
+WHERE e.message_id IN (SELECT value FROM json_each(:ids)) AND q.lead_id IS NOT NULL
 ORDER BY q.step_number DESC LIMIT 1;
 
 -- name: lead_by_token

@@ -72,6 +72,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS email_queue_lead_step
     ON email_queue (lead_id, step_number) WHERE lead_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS email_queue_message_id_header
     ON email_queue (message_id_header) WHERE message_id_header IS NOT NULL;
+-- fit_rows reads a campaign's queued sequence rows (send_before: see 0011).
+CREATE INDEX IF NOT EXISTS email_queue_sequence_queued
+    ON email_queue (campaign_id, send_before) WHERE status = 'queued' AND lead_id IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS reply_mailboxes (
     mailbox     TEXT PRIMARY KEY,

@@ -21,3 +21,6 @@ ALTER TABLE email_queue ADD COLUMN message_id_header TEXT;
 
 -- name: email_queue_references_header
 ALTER TABLE email_queue ADD COLUMN references_header TEXT;
+
+-- name: email_queue_send_before
+ALTER TABLE email_queue ADD COLUMN send_before TEXT;

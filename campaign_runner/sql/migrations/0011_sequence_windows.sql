@@ -1,0 +1,366 @@
+-- Sequences within their campaigns' windows (issue 17, the parts 0010 left open).
+-- Additive and idempotent like 0001-0010; nothing a worker of the previous version
+-- calls changes its signature or its meaning.
+--
+-- A campaign's window (send_days, send_time_*, timezone) is worked out in Python
+-- (campaign_runner/sequences/schedule.py), the one place that knows time zones for
+-- both dialects; the dispatcher hands it to cr_fit_to_windows as the spans the window
+-- is open over the next days, as UTC instants, so the SQL compares instants only.
+
+-- send_before: the end of the campaign's open span a sequence row was queued in. The
+-- claim leaves a row alone from then on, so a row held back by its domain's pacing
+-- or the daily cap never goes out after the campaign's hours; cr_fit_to_windows moves
+-- it to the next span. Null (every row but a sequence step's): no such limit.
+alter table email_queue add column if not exists send_before timestamptz;
+create index if not exists email_queue_sequence_queued
+    on email_queue (campaign_id, send_before) where status = 'queued' and lead_id is not null;
+-- cr_sequence_schedules asks whether a campaign has paused leads.
+create index if not exists campaign_leads_paused
+    on campaign_leads (campaign_id) where status = 'paused';
+
+-- What the dispatcher needs of every live campaign with active or paused leads, in one
+-- call: its schedule, its status (a paused campaign's leads still move on from rows
+-- sent before the pause, but nothing is fitted or dispatched), and whether any of its
+-- active leads is due at p_now. Nothing live: the dispatcher stops there.
+create or replace function cr_sequence_schedules(p_now timestamptz) returns jsonb
+language sql stable
+set search_path = public, pg_temp
+as $$
+    select coalesce(jsonb_agg(jsonb_build_object(
+               'campaign_id', c.id, 'status', c.status, 'send_days', to_jsonb(c.send_days),
+               'send_time_start', c.send_time_start, 'send_time_end', c.send_time_end,
+               'timezone', c.timezone, 'daily_limit', c.daily_limit,
+               'due', exists (select 1 from campaign_leads l
+                              where l.campaign_id = c.id and l.status = 'active'
+                                and coalesce(l.next_email_at, l.created_at) <= p_now))
+               order by c.id), '[]')
+    from campaigns c
+    where c.status in ('scheduled', 'sending', 'paused')
+      and (exists (select 1 from campaign_leads l
+                   where l.campaign_id = c.id and l.status = 'active')
+           or exists (select 1 from campaign_leads l
+                      where l.campaign_id = c.id and l.status = 'paused'))
+$$;
+
+-- Fits the leads and queued rows of the campaigns in p_windows
+-- ([{campaign_id, openings: [[opens, closes], ...]}], each campaign's open spans in
+-- order, the first the one p_now is in or the next) to those spans:
+-- - an active lead whose next step is not queued yet and whose next send
+--   (next_email_at, else its creation) falls outside every span, before the last one
+--   ends, gets next_email_at = the next opening, when that is still to come (a lead
+--   already due in an open span is left as it is): next_email_at says when the step
+--   will go, not only when its delay ends;
+-- - a queued sequence row not yet started that has no send_before, or whose
+--   send_before has passed, gets the span it can go in: scheduled_for no earlier than
+--   the span opens, send_before = the span's end.
+-- Moved rows still count against the daily_limit of the local day they now fall in.
+-- Returns {leads, rows}: how many of each were moved.
+create or replace function cr_fit_to_windows(p_windows jsonb, p_now timestamptz)
+returns jsonb
+language sql
+set search_path = public, pg_temp
+as $$
+    -- One statement: both updates see the spans, and neither sees the other's rows.
+    with spans as materialized (
+        select (w ->> 'campaign_id')::uuid as campaign_id,
+               (o ->> 0)::timestamptz as opens, (o ->> 1)::timestamptz as closes
+        from jsonb_array_elements(p_windows) w
+        cross join jsonb_array_elements(w -> 'openings') o
+    ),
+    horizon as (
+        select campaign_id, max(closes) as until from spans group by campaign_id
+    ),
+    moved as (
+        update campaign_leads l
+        set next_email_at = n.opens, updated_at = p_now
+        from (
+            select l2.id,
+                   (select min(s.opens) from spans s
+                    where s.campaign_id = l2.campaign_id
+                      and s.opens > coalesce(l2.next_email_at, l2.created_at)) as opens
+            from campaign_leads l2
+            join horizon h on h.campaign_id = l2.campaign_id
+            where l2.status = 'active'
+              and coalesce(l2.next_email_at, l2.created_at) < h.until
+              and not exists (select 1 from spans s
+                              where s.campaign_id = l2.campaign_id
+                                and coalesce(l2.next_email_at, l2.created_at) >= s.opens
+                                and coalesce(l2.next_email_at, l2.created_at) < s.closes)
+              and not exists (select 1 from email_queue q
+                              where q.lead_id = l2.id and q.step_number = l2.current_step + 1)
+        ) n
+        where l.id = n.id and n.opens > p_now
+        returning 1
+    ),
+    target as (
+        select q.id, s.opens, s.closes
+        from email_queue q
+        join horizon h on h.campaign_id = q.campaign_id
+        cross join lateral (
+            select s.opens, s.closes from spans s
+            where s.campaign_id = q.campaign_id
+              and s.closes > case when q.send_before <= p_now then p_now
+                                  else q.scheduled_for end
+            order by s.opens
+            limit 1
+        ) s
+        where q.status = 'queued' and q.lead_id is not null and q.send_started_at is null
+          and (q.send_before is null or q.send_before <= p_now)
+        for update of q skip locked
+    ),
+    fitted as (
+        update email_queue q
+        set scheduled_for = greatest(q.scheduled_for, t.opens), send_before = t.closes,
+            updated_at = p_now
+        from target t
+        where q.id = t.id and q.status = 'queued'
+        returning 1
+    )
+    select jsonb_build_object('leads', (select count(*) from moved),
+                              'rows', (select count(*) from fitted))
+$$;
+
+-- As 0005's, and a row whose send_before has passed is not taken (see above). Same
+-- signature.
+create or replace function cr_claim(
+    p_worker text,
+    p_limit int,
+    p_now timestamptz,
+    p_min_interval_seconds int,
+    p_daily_cap int,
+    p_day_start timestamptz
+) returns jsonb
+language plpgsql
+set search_path = public, pg_temp
+as $$
+declare
+    v_interval int := coalesce(p_min_interval_seconds, 0);
+    v_cap int := coalesce(p_daily_cap, 0);
+    v_domains text[];
+    v_ids uuid[];
+begin
+    if v_interval > 0 or v_cap > 0 then
+        -- The sending domains with queued rows: a loose index scan, each step the
+        -- smallest domain after the last one.
+        with recursive queued(domain) as (
+            (select cr_sending_domain(q.from_email) from email_queue q
+             where q.status = 'queued'
+             order by 1 limit 1)
+            union all
+            select (select cr_sending_domain(q.from_email) from email_queue q
+                    where q.status = 'queued' and cr_sending_domain(q.from_email) > d.domain
+                    order by 1 limit 1)
+            from queued d
+            where d.domain is not null
+        )
+        select array_agg(domain order by domain) into v_domains
+        from queued where domain is not null;
+        if v_domains is null then
+            return '[]'::jsonb;
+        end if;
+
+        -- Every such domain gets a pacing row, so that it can be locked below.
+        insert into domain_pacing (domain, day_start)
+        select unnest(v_domains), p_day_start
+        on conflict (domain) do nothing;
+
+        -- A domain's pacing row is locked for the rest of the claim, and a domain
+        -- locked by a concurrent claim is skipped: two workers can never both take
+        -- the same domain's slot. Each domain it may take from offers its first
+        -- `room` due rows (one while spacing is on).
+        with allowance as materialized (
+            select p.domain,
+                   least(p_limit,
+                         case when v_interval > 0 then 1 else p_limit end,
+                         case when v_cap > 0
+                              then v_cap - case when p.day_start is not distinct from p_day_start
+                                                then p.day_count else 0 end
+                              else p_limit end) as room
+            from domain_pacing p
+            where p.domain = any(v_domains)
+              and (v_interval = 0
+                   or p.last_claimed_at <= p_now - make_interval(secs => v_interval))
+              and (v_cap = 0 or p.day_start is distinct from p_day_start
+                   or p.day_count < v_cap)
+            for update skip locked
+        )
+        select array_agg(first.id) into v_ids
+        from allowance a
+        cross join lateral (
+            -- The campaign is looked up row by row, not joined: a join lets the
+            -- planner hash every due row of the domain and sort them, where the
+            -- index yields them in order and the LIMIT stops it early.
+            select q.id
+            from email_queue q
+            where q.status = 'queued' and q.scheduled_for <= p_now
+              and (q.send_before is null or q.send_before > p_now)
+              and cr_sending_domain(q.from_email) = a.domain
+              and cr_claimable((select c.status from campaigns c where c.id = q.campaign_id))
+            order by q.scheduled_for, q.id
+            limit a.room
+        ) first;
+
+        -- The earliest of them, each locked by id and re-checked, so a row claimed
+        -- meanwhile is never taken twice.
+        select array_agg(picked.id) into v_ids
+        from (
+            select q.id
+            from email_queue q
+            where q.id = any(v_ids) and q.status = 'queued' and q.scheduled_for <= p_now
+              and (q.send_before is null or q.send_before > p_now)
+            order by q.scheduled_for, q.id
+            limit p_limit
+            for update of q skip locked
+        ) picked;
+    else
+        -- The plain claim: the partial index in due order, the LIMIT, SKIP LOCKED.
+        select array_agg(picked.id) into v_ids
+        from (
+            select q.id
+            from email_queue q
+            left join campaigns c on c.id = q.campaign_id
+            where q.status = 'queued' and q.scheduled_for <= p_now
+              and (q.send_before is null or q.send_before > p_now)
+              and cr_claimable(c.status)
+            order by q.scheduled_for, q.id
+            limit p_limit
+            for update of q skip locked
+        ) picked;
+    end if;
+
+    if v_ids is null then
+        return '[]'::jsonb;
+    end if;
+
+    -- Only what this update moved is handed out, whatever the selection saw.
+    with claimed as (
+        update email_queue
+        set status = 'processing', locked_by = p_worker, locked_at = p_now,
+            attempts = attempts + 1, updated_at = p_now
+        where id = any(v_ids) and status = 'queued'
+        returning id
+    )
+    select array_agg(id) into v_ids from claimed;
+    if v_ids is null then
+        return '[]'::jsonb;
+    end if;
+
+    -- Recorded with pacing off too, so that turning the cap on mid-day counts
+    -- what was already sent. Sorted, so that concurrent claims lock in one order.
+    insert into domain_pacing as p (domain, last_claimed_at, day_start, day_count)
+    select cr_sending_domain(q.from_email), p_now, p_day_start, count(*)
+    from email_queue q
+    where q.id = any(v_ids)
+    group by 1
+    order by 1
+    on conflict (domain) do update set
+        day_count = case when p.day_start is not distinct from excluded.day_start
+                         then p.day_count + excluded.day_count
+                         else excluded.day_count end,
+        day_start = excluded.day_start,
+        previous_claimed_at = p.last_claimed_at,
+        last_claimed_at = excluded.last_claimed_at;
+
+    update campaigns c
+    set status = 'sending', started_at = coalesce(c.started_at, p_now), updated_at = p_now
+    from (select id from campaigns
+          where status = 'scheduled'
+            and id in (select campaign_id from email_queue where id = any(v_ids))
+          order by id
+          for update) s
+    where c.id = s.id;
+
+    return cr_rows_json(v_ids);
+end
+$$;
+
+-- As 0010's, and a message is also matched by SparkPost's own message_id (the one its
+-- events carry, kept in email_events): `provider_ids` are the ids SparkPost may have
+-- put in the Message-ID a reply names, in case SparkPost replaced ours. Same
+-- signature.
+create or replace function cr_record_inbound(
+    p_mailbox text,
+    p_address text,
+    p_uidvalidity bigint,
+    p_last_uid bigint,
+    p_messages jsonb,
+    p_now timestamptz
+) returns jsonb
+language plpgsql
+set search_path = public, pg_temp
+as $$
+declare
+    v_message record;
+    v_result jsonb := '{}'::jsonb;
+    v_stopped int;
+begin
+    for v_message in
+        with incoming as (
+            select m.*
+            from jsonb_to_recordset(p_messages)
+                 as m(uid bigint, message_id text, kind text, "references" text[],
+                      tokens text[], provider_ids text[], sender text,
+                      received_at timestamptz, detail text)
+        ),
+        matched as (
+            select i.*,
+                   coalesce(
+                       (select q.lead_id from email_queue q
+                        where q.message_id_header = any(i."references") and q.lead_id is not null
+                        order by q.step_number desc limit 1),
+                       (select q.lead_id from email_events e
+                        join email_queue q on q.id = e.email_id
+                        where e.message_id = any(i.provider_ids) and q.lead_id is not null
+                        order by q.step_number desc limit 1),
+                       (select l.id from campaign_leads l where l.reply_token = any(i.tokens)
+                        limit 1),
+                       (select l.id from campaign_leads l
+                        where i.kind = 'reply' and coalesce(p_address, '') <> ''
+                          and lower(trim(l.to_email)) = lower(trim(i.sender))
+                          and lower(l.from_email) = lower(p_address)
+                          and l.status in ('active', 'paused', 'completed')
+                        order by l.last_email_at desc nulls last limit 1)) as lead_id
+            from incoming i
+        )
+        insert into inbound_messages (mailbox, uid, message_id, kind, lead_id, detail,
+                                      received_at, created_at)
+        select p_mailbox, m.uid, coalesce(m.message_id, format('<uid-%s-%s>', p_uidvalidity,
+                                                              m.uid)),
+               m.kind, m.lead_id, m.detail, m.received_at, p_now
+        from matched m
+        on conflict (mailbox, message_id) do nothing
+        returning kind, lead_id, received_at, detail
+    loop
+        v_stopped := 0;
+        if v_message.lead_id is not null and v_message.kind = 'reply' then
+            v_stopped := cr_stop_leads(array[v_message.lead_id], 'replied', null,
+                                       coalesce(v_message.received_at, p_now), p_now);
+        elsif v_message.lead_id is not null and v_message.kind = 'bounce' then
+            v_stopped := cr_stop_leads(array[v_message.lead_id], 'bounced',
+                                       coalesce(v_message.detail, 'a delivery report'),
+                                       p_now, p_now);
+        end if;
+        v_result := jsonb_set(v_result, array[v_message.kind],
+                              to_jsonb(coalesce((v_result ->> v_message.kind)::int, 0) + 1));
+        if v_message.lead_id is null then
+            v_result := jsonb_set(v_result, '{unmatched}',
+                                  to_jsonb(coalesce((v_result ->> 'unmatched')::int, 0) + 1));
+        end if;
+        if v_stopped > 0 then
+            v_result := jsonb_set(v_result, '{stopped}',
+                                  to_jsonb(coalesce((v_result ->> 'stopped')::int, 0) + 1));
+        end if;
+    end loop;
+    insert into reply_mailboxes (mailbox, uidvalidity, last_uid, updated_at)
+    values (p_mailbox, p_uidvalidity, p_last_uid, p_now)
+    on conflict (mailbox) do update
+    set uidvalidity = excluded.uidvalidity, last_uid = excluded.last_uid,
+        updated_at = excluded.updated_at;
+    return v_result;
+end
+$$;
+
+call cr_restrict_routines();
+
+insert into cr_schema_migrations (version, name) values (11, '0011_sequence_windows.sql')
+on conflict (version) do nothing;
