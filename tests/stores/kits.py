@@ -51,6 +51,8 @@ ONE_LINERS: dict[str, dict[str, str]] = {
         "suppression_row": "select * from suppressions where email = %(email)s",
         "delete_email": "delete from email_queue where id = %(id)s::uuid",
         "empty_intake": "truncate sending_domains, imported_contacts",
+        "insert_event": "insert into email_events (event_id, type, email_id, message_id) "
+        "values (%(event_id)s, 'delivery', %(email_id)s::uuid, %(message_id)s)",
     },
     "sqlite": {
         "campaign_row": "SELECT * FROM campaigns WHERE id = :id",
@@ -62,6 +64,8 @@ ONE_LINERS: dict[str, dict[str, str]] = {
         "suppression_row": "SELECT * FROM suppressions WHERE email = :email",
         "delete_email": "DELETE FROM email_queue WHERE id = :id",
         "empty_intake": "DELETE FROM sending_domains",
+        "insert_event": "INSERT INTO email_events (event_id, type, email_id, message_id) "
+        "VALUES (:event_id, 'delivery', :email_id, :message_id)",
     },
 }
 

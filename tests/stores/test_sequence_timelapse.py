@@ -3,8 +3,9 @@ real dispatcher, pipeline (outbox sender) and reply poll (the local dovecot) on 
 simulated clock, an hour a tick for up to three weeks. Replies, auto-replies and
 bounces arrive after step 1 for some leads. Then: replied and bounced leads got no
 later step, auto-replied ones got all three; the split is within binomial bounds; no
-lead got a step twice, early, or outside its campaign's days and hours; the daily
-limit held; the counters match the rows."""
+lead got a step twice, early, or outside its campaign's days and hours, even those
+its sending domain's daily cap held back past the end of a day; the daily limit and
+the domain's cap held; the counters match the rows."""
 
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ START = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # Monday 08:00 in New York
 # it runs a smaller lapse with coarser ticks (each tick is six or more calls).
 SCALE = {"sqlite": (200, 1), "postgres": (200, 1), "supabase": (60, 2)}
 DAILY_LIMIT = 100
+# The sending domain's own cap, per UTC day (the worker's TIMEZONE): below the daily
+# limit, so steps the dispatcher queued wait for their domain, some past the end of
+# the campaign's day; they must then wait for its next day, not go out at midnight UTC.
+DOMAIN_CAP = 60
 SPLIT = 40
 DELAYS = [timedelta(0), timedelta(days=2), timedelta(days=1, hours=12)]
 STEPS = [
@@ -90,6 +95,7 @@ def worker(store: object, outbox: Path, clock: Callable[[], datetime], mailbox: 
             "OUTBOX_DIR": str(outbox),
             "GENERATOR": "template",
             "DOMAIN_MIN_INTERVAL_SECONDS": "0",
+            "DOMAIN_DAILY_CAP": str(DOMAIN_CAP),
             "BATCH_SIZE": "100",
             "WORK_DAYS": "all",
             "WORK_START_HOUR": "0",
@@ -172,6 +178,7 @@ def run_time_lapse(
 
     rows = {lead_id: lead_row(kit.seed, lead_id) for lead_id in leads}
     per_day: Counter[object] = Counter()
+    per_utc_day: Counter[object] = Counter()
     variants: Counter[str] = Counter()
     for lead_id, n in leads.items():
         got = rows[lead_id]
@@ -192,7 +199,9 @@ def run_time_lapse(
             assert r["variant"] == got["assigned_variant"]
             assert r["from_email"] == USER
             per_day[local.date()] += 1
+            per_utc_day[moment.date()] += 1
     assert max(per_day.values()) <= DAILY_LIMIT
+    assert max(per_utc_day.values()) <= DOMAIN_CAP
     a = variants["A"]
     deviation = 3 * math.sqrt(count * SPLIT / 100 * (1 - SPLIT / 100))
     assert abs(a - count * SPLIT / 100) <= deviation, variants

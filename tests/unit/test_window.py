@@ -116,3 +116,35 @@ def test_work_days(text: str, days: set[int]) -> None:
 def test_bad_work_days(text: str) -> None:
     with pytest.raises((ValueError, IndexError)):
         parse_work_days(text)
+
+
+def test_openings_start_with_the_span_now_is_in_and_skip_the_weekend() -> None:
+    spans = WINDOW.openings(la(2026, 11, 27, 12, 0), 4)  # Friday noon
+    assert [(o.astimezone(LA), c.astimezone(LA)) for o, c in spans] == [
+        (la(2026, 11, 27, 9, 0), la(2026, 11, 27, 17, 0)),
+        (la(2026, 11, 30, 9, 0), la(2026, 11, 30, 17, 0)),
+        (la(2026, 12, 1, 9, 0), la(2026, 12, 1, 17, 0)),
+    ]
+    assert all(WINDOW.is_open(o) and not WINDOW.is_open(c) for o, c in spans)
+
+
+def test_openings_after_the_close_begin_with_the_next_day() -> None:
+    (first, *_) = WINDOW.openings(la(2026, 11, 23, 17, 0), 2)
+    assert first == (la(2026, 11, 24, 9, 0).astimezone(UTC), la(2026, 11, 24, 17, 0))
+
+
+def test_openings_keep_local_hours_across_a_dst_change() -> None:
+    spans = WINDOW.openings(la(2026, 10, 30, 18, 0), 3)  # Friday; fall back on Sunday
+    assert [c - o for o, c in spans] == [spans[0][1] - spans[0][0]] * len(spans)
+    assert spans[0][0] == la(2026, 11, 2, 9, 0)
+    assert spans[0][0].astimezone(UTC).hour == 17  # 09:00 PST, where it was 16 in PDT
+
+
+def test_openings_that_meet_at_midnight_are_one_span() -> None:
+    nights = SendingWindow(LA, 0, 24, parse_work_days("mon,tue,thu"))
+    spans = nights.openings(la(2026, 11, 23, 12, 0), 7)  # Monday
+    assert spans == [
+        (la(2026, 11, 23, 0, 0), la(2026, 11, 25, 0, 0)),
+        (la(2026, 11, 26, 0, 0), la(2026, 11, 27, 0, 0)),
+        (la(2026, 11, 30, 0, 0), la(2026, 12, 1, 0, 0)),
+    ]

@@ -799,19 +799,24 @@ CREATE FUNCTION public.cr_fit_to_windows(p_windows jsonb, p_now timestamp with t
     ),
     moved as (
         update campaign_leads l
-        set next_email_at = coalesce(
-                (select min(s.opens) from spans s
-                 where s.campaign_id = l.campaign_id
-                   and s.opens > coalesce(l.next_email_at, l.created_at)),
-                l.next_email_at),
-            updated_at = p_now
-        from horizon h
-        where l.campaign_id = h.campaign_id and l.status = 'active'
-          and coalesce(l.next_email_at, l.created_at) < h.until
-          and not exists (select 1 from spans s
-                          where s.campaign_id = l.campaign_id
-                            and coalesce(l.next_email_at, l.created_at) >= s.opens
-                            and coalesce(l.next_email_at, l.created_at) < s.closes)
+        set next_email_at = n.opens, updated_at = p_now
+        from (
+            select l2.id,
+                   (select min(s.opens) from spans s
+                    where s.campaign_id = l2.campaign_id
+                      and s.opens > coalesce(l2.next_email_at, l2.created_at)) as opens
+            from campaign_leads l2
+            join horizon h on h.campaign_id = l2.campaign_id
+            where l2.status = 'active'
+              and coalesce(l2.next_email_at, l2.created_at) < h.until
+              and not exists (select 1 from spans s
+                              where s.campaign_id = l2.campaign_id
+                                and coalesce(l2.next_email_at, l2.created_at) >= s.opens
+                                and coalesce(l2.next_email_at, l2.created_at) < s.closes)
+              and not exists (select 1 from email_queue q
+                              where q.lead_id = l2.id and q.step_number = l2.current_step + 1)
+        ) n
+        where l.id = n.id and n.opens > p_now
         returning 1
     ),
     target as (

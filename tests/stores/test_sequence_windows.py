@@ -1,0 +1,99 @@
+"""Sequences inside their campaigns' windows, against every store (issue 17): a lead's
+next_email_at is moved into the window, a queued step never goes out after the span
+it was queued in ends (the claim leaves it, the dispatcher moves it to the next span),
+and a reply naming SparkPost's own message id finds its lead."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from campaign_runner.ports import Pacing
+from campaign_runner.sequences.model import Inbound, MailboxState
+
+from .kits import T0, Kit
+from .sequence_seed import lead, lead_row, mark_sent, sequence_campaign
+from .test_sequences import dispatch
+
+MONDAY = T0.replace(hour=0)  # 2026-11-23
+OFFICE = {
+    "send_days": ["mon", "tue", "wed", "thu", "fri"],
+    "send_time_start": "09:00",
+    "send_time_end": "17:00",
+    "timezone": "UTC",
+}
+
+
+def at(days: int, hours: float) -> datetime:
+    return MONDAY + timedelta(days=days, hours=hours)
+
+
+def _time(value: object) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.astimezone(UTC)
+
+
+def test_next_email_at_is_moved_forward_into_the_campaigns_window(kit: Kit) -> None:
+    campaign = sequence_campaign(kit.seed, [{}, {"delay_hours": 10}], **OFFICE)
+    evening = lead(kit.seed, campaign, 1, created_at=at(0, 9))
+    weekend = lead(kit.seed, campaign, 2, created_at=at(4, 9))
+
+    dispatch(kit, at(0, 10))
+    mark_sent(kit.seed, lead_row(kit.seed, evening)["rows"][0]["id"], at(0, 10))
+    report = dispatch(kit, at(0, 10.5))
+    assert report.progress == {"advanced": 1} and report.fitted == {"leads": 1}
+    # Monday 10:00 + 10 h is 20:00, after hours: the step goes Tuesday at 09:00.
+    assert _time(lead_row(kit.seed, evening)["next_email_at"]) == at(1, 9)
+    assert dispatch(kit, at(1, 8.9)).dispatched == {}
+    assert dispatch(kit, at(1, 9)).dispatched == {"queued": 1}
+
+    dispatch(kit, at(4, 15))
+    mark_sent(kit.seed, lead_row(kit.seed, weekend)["rows"][0]["id"], at(4, 15))
+    dispatch(kit, at(4, 15.5))
+    # Friday 15:00 + 10 h is Saturday 01:00: Monday at 09:00.
+    assert _time(lead_row(kit.seed, weekend)["next_email_at"]) == at(7, 9)
+    assert dispatch(kit, at(4, 16)).fitted == {}  # fitted once, left alone after
+
+
+def test_a_step_held_past_its_windows_end_waits_for_the_next_span(kit: Kit) -> None:
+    campaign = sequence_campaign(kit.seed, [{}], **OFFICE)
+    one = lead(kit.seed, campaign, 1, created_at=at(0, 9))
+
+    assert dispatch(kit, at(0, 16.8)).dispatched == {"queued": 1}
+    (row,) = lead_row(kit.seed, one)["rows"]
+    assert _time(row["send_before"]) == at(0, 17)
+
+    # Its domain's pacing held it until after 17:00: no claim takes it now.
+    assert kit.store.claim("w1", 10, at(0, 17.1), Pacing()) == []
+    assert dispatch(kit, at(0, 17.2)).fitted == {"rows": 1}
+    (row,) = lead_row(kit.seed, one)["rows"]
+    assert row["status"] == "queued"
+    assert (_time(row["scheduled_for"]), _time(row["send_before"])) == (at(1, 9), at(1, 17))
+    assert kit.store.claim("w1", 10, at(1, 8.9), Pacing()) == []
+    assert [e.id for e in kit.store.claim("w1", 10, at(1, 9), Pacing())] == [row["id"]]
+
+
+def test_a_row_outside_any_sequence_is_claimed_as_before(kit: Kit) -> None:
+    campaign = kit.seed.campaign(status="scheduled")
+    row = kit.seed.email(campaign, scheduled_for=at(0, 3))
+    assert [e.id for e in kit.store.claim("w1", 10, at(0, 20), Pacing())] == [row]
+
+
+def test_a_reply_naming_sparkposts_own_message_id_finds_its_lead(kit: Kit) -> None:
+    campaign = sequence_campaign(kit.seed, [{}, {}])
+    one, other = lead(kit.seed, campaign, 1), lead(kit.seed, campaign, 2)
+    dispatch(kit, T0)
+    row = lead_row(kit.seed, one)["rows"][0]["id"]
+    mark_sent(kit.seed, row, T0)
+    kit.seed.execute(  # as the events poll stores SparkPost's delivery event (0006)
+        "insert_event", {"event_id": "e1", "email_id": row, "message_id": "000443ee14578172be22"}
+    )
+    messages = [
+        Inbound(1, "<r1@mail.test>", "reply", references=("<000443ee14578172be22@sp.test>",)),
+        Inbound(2, "<r2@mail.test>", "reply", references=("<000443ee14578172be99@sp.test>",)),
+    ]
+    counts = kit.store.record_inbound(  # type: ignore[attr-defined]
+        "box", "news@acme.test", MailboxState(1, 2), messages, T0 + timedelta(hours=1)
+    )
+    assert counts == {"reply": 2, "stopped": 1, "unmatched": 1}
+    assert lead_row(kit.seed, one)["status"] == "replied"
+    assert lead_row(kit.seed, other)["status"] == "active"
