@@ -22,6 +22,7 @@ from ..adapters import build_pipeline
 from ..config import Config, Part
 from ..errors import RowError, SystemicError, TransientError
 from ..pipeline import utc_now
+from ..sequences.content import preview
 from . import campaign_file, contacts, launch, progress, rows_export
 from .campaign_file import FROZEN_ONCE_LAUNCHED, SpecError
 from .contacts import FileRefused
@@ -98,6 +99,18 @@ def add_parsers(sub: Any) -> None:
     test.add_argument("campaign", metavar="CAMPAIGN", help="file key or id")
     test.add_argument("--to", required=True, metavar="ADDRESS")
     test.add_argument("--row", metavar="ID", help="the row to render (default: the first)")
+    test.add_argument(
+        "--step",
+        type=int,
+        metavar="N",
+        help="a sequence's step to render, after the earlier ones (default: 1)",
+    )
+    test.add_argument(
+        "--variant",
+        choices=("A", "B"),
+        default="A",
+        help="the variant of a sequence's steps (default: A)",
+    )
 
     rows = sub.add_parser("rows", help="every row of a campaign: recipient, status, failure, times")
     rows.add_argument("campaign", metavar="CAMPAIGN", help="file key or id")
@@ -239,10 +252,18 @@ def _test_send(args: argparse.Namespace, cfg: Config, store: WorkStore) -> int:
         if found.first_address is None:
             raise Refused("the row has no sending address yet and there is no active one")
         email = replace(email, from_email=found.first_address.from_email)
+    steps = store.sequence_steps(campaign.id)
+    if args.step is not None and not steps:
+        raise Refused(f"campaign {campaign.name!r} has no sequence steps: leave out --step")
+    if args.step is not None and args.step not in steps:
+        raise Refused(f"campaign {campaign.name!r} has no step {args.step}")
     pipeline = build_pipeline(cfg, store)  # only its content, renderer and sender are used
     try:
         try:
-            content = pipeline.content_for(email)
+            if steps:
+                content = preview(email, steps, args.step or 1, args.variant, pipeline.generator)
+            else:
+                content = pipeline.content_for(email)
             # Content as the row's; the envelope and links the test's own: a new id that
             # names no row, so no event, outbox file or unsubscribe of the test lands on
             # the real one (its unsubscribe page says the link is not valid).

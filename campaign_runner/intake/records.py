@@ -14,6 +14,7 @@ from ..stores.rows import email_from_row, parse_time
 from .launch import Assignment, Basis, Planner, Schedule, SendingAddress
 
 if TYPE_CHECKING:
+    from ..sequences.model import Step
     from .contacts import Contact
 
 
@@ -138,6 +139,10 @@ class IntakeStore(Protocol):
 
     def test_send_row(self, campaign_id: str, row_id: str | None, address: str) -> TestSendRow:
         """Reads only."""
+        ...
+
+    def sequence_steps(self, campaign_id: str) -> dict[int, Step]:
+        """A sequence campaign's steps by number ({}: not a sequence). Reads only."""
         ...
 
 

@@ -13,7 +13,7 @@ from ..models import Campaign, Content, Email
 from ..ports import Generator
 from ..recipients import checked_recipient
 from ..render import personalize
-from .model import Draft, DueLead, Earlier
+from .model import Draft, DueLead, Earlier, Step
 
 _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|fwd?)\s*:\s*", re.IGNORECASE)
 
@@ -81,6 +81,33 @@ def draft(lead: DueLead, generator: Generator) -> Draft:
         body=content.body,
         model=content.model,
     )
+
+
+def preview(
+    email: Email, steps: dict[int, Step], step_number: int, variant: str, generator: Generator
+) -> Content:
+    """Step `step_number` of a sequence as `email`'s recipient would get it in
+    `variant`, the earlier steps written first as the dispatcher would have (for the
+    thread's subject and an AI step's context). For `test-send`; a step that cannot
+    be written raises RowError with the reason the dispatcher would give the lead."""
+    earlier: list[Earlier] = []
+    for number in range(1, step_number + 1):
+        lead = DueLead(
+            lead_id=email.id,
+            campaign_id=email.campaign_id,
+            to_email=email.to_email,
+            to_name=email.to_name,
+            metadata=email.metadata,
+            from_email=email.from_email,
+            step_number=number,
+            variant=variant,
+            variant_split=None,
+            step=steps.get(number),
+            earlier=tuple(earlier),
+        )
+        content = _content(lead, generator)
+        earlier.append(Earlier(number, content.subject, content.body))
+    return content
 
 
 def _content(lead: DueLead, generator: Generator) -> Content:

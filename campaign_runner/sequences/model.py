@@ -247,6 +247,10 @@ def step_from(row: Mapping[str, Any] | None) -> Step | None:
     )
 
 
+def steps_from(rows: Any) -> dict[int, Step]:
+    return {int(row["step_number"]): step for row in _json(rows) or [] if (step := step_from(row))}
+
+
 def due_lead_from(row: Mapping[str, Any]) -> DueLead:
     return DueLead(
         lead_id=str(row["lead_id"]),

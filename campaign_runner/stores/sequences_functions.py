@@ -17,6 +17,7 @@ from ..sequences.model import (
     OpenCampaign,
     SequenceStatus,
     Spans,
+    Step,
     counts_from,
     due_lead_from,
     launched_leads,
@@ -24,6 +25,7 @@ from ..sequences.model import (
     sequence_status_from,
     spans_json,
     staged_leads,
+    steps_from,
 )
 
 
@@ -98,6 +100,9 @@ class SequenceFunctions:
     ) -> int:
         params = {"p_campaign_id": campaign_id, "p_ab_testing": ab_testing, "p_now": now}
         return int(self._call("put_steps", {**params, "p_steps": steps}))
+
+    def sequence_steps(self, campaign_id: str) -> dict[int, Step]:
+        return steps_from(self._call("sequence_steps", {"p_campaign_id": campaign_id}))
 
     def sequence_status(self) -> list[SequenceStatus]:
         return [sequence_status_from(row) for row in self._call("sequence_status", {}) or []]

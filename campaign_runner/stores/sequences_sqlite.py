@@ -29,11 +29,13 @@ from ..sequences.model import (
     OpenCampaign,
     SequenceStatus,
     Spans,
+    Step,
     due_lead_from,
     lead_bucket,
     mailbox_state_from,
     sequence_status_from,
     spans_json,
+    steps_from,
 )
 
 S = sql.queries("sqlite/sequences.sql")
@@ -353,6 +355,11 @@ class SequenceSqlite:
             changed = sum(db.execute(S["put_step"], {**params, **s}).rowcount for s in steps)
             removed = db.execute(S["remove_steps_after"], {**params, "last": len(steps)}).rowcount
         return changed + removed
+
+    def sequence_steps(self, campaign_id: str) -> dict[int, Step]:
+        with self._transaction("DEFERRED") as db:
+            rows = db.execute(S["steps_of_campaign"], {"campaign_id": campaign_id}).fetchall()
+        return steps_from([dict(row) for row in rows])
 
     def sequence_status(self) -> list[SequenceStatus]:
         with self._transaction("DEFERRED") as db:

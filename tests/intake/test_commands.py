@@ -172,6 +172,42 @@ def test_test_send_changes_no_row_no_counter_no_pacing_and_refuses_a_suppressed_
     assert tables(tmp_path) == before
 
 
+SEQUENCE = """key = "s"
+name = "Sequence S"
+[[steps]]
+subject = "Hi {{ first_name }}"
+body = "First, {{ first_name }}"
+subject_b = "Hello {{ first_name }}"
+body_b = "First B, {{ first_name }}"
+[[steps]]
+delay_days = 2
+body = "Second, {{ first_name }}"
+body_b = "Second B"
+"""
+
+
+def test_test_send_of_a_sequence_renders_the_step_asked_for_and_changes_nothing(
+    cli: Cli, tmp_path: Path
+) -> None:
+    cli.ok("campaign", "apply", write(tmp_path, "s.toml", SEQUENCE))
+    cli.ok("domains", "add", "news@acme.example.com")
+    contacts = write(tmp_path, "c.csv", "email,first_name\na@example.org,Ana\n")
+    cli.ok("import", contacts, "--campaign", "s")
+    cli.ok("stage", "s")
+    before = tables(tmp_path)
+
+    first = cli.ok("test-send", "s", "--to", "me@example.com")
+    second = cli.ok("test-send", "s", "--to", "me@example.com", "--step", "2", "--variant", "B")
+    missing = cli("test-send", "s", "--to", "me@example.com", "--step", "3")
+
+    assert "Subject: [TEST] Hi Ana" in first and "First, Ana" in first
+    # No subject of its own: it answers the thread of variant B's first step.
+    assert "Subject: [TEST] Re: Hello Ana" in second and "Second B" in second
+    assert missing.returncode == 2
+    assert one_line(missing) == "campaign-runner: campaign 'Sequence S' has no step 3"
+    assert tables(tmp_path) == before
+
+
 def test_rows_in_csv_have_the_stable_header(cli: Cli, tmp_path: Path) -> None:
     ready(cli, tmp_path)
 

@@ -97,3 +97,12 @@ def test_a_reply_naming_sparkposts_own_message_id_finds_its_lead(kit: Kit) -> No
     assert counts == {"reply": 2, "stopped": 1, "unmatched": 1}
     assert lead_row(kit.seed, one)["status"] == "replied"
     assert lead_row(kit.seed, other)["status"] == "active"
+
+
+def test_a_campaigns_steps_are_read_for_test_send(kit: Kit) -> None:
+    campaign = sequence_campaign(kit.seed, [{}, {"variant_a_subject": None}])
+    steps = kit.store.sequence_steps(campaign)  # type: ignore[attr-defined]
+    assert sorted(steps) == [1, 2]
+    assert steps[1].variant_a_subject == "Step 1 A for {{ first_name }}"
+    assert steps[2].variant_a_subject is None and not steps[2].use_ai_generation
+    assert kit.store.sequence_steps(kit.seed.campaign()) == {}  # type: ignore[attr-defined]

@@ -360,6 +360,21 @@ begin
 end
 $$;
 
+-- A campaign's steps with their templates, for `test-send` of a sequence; reads only.
+create or replace function cr_sequence_steps(p_campaign_id uuid) returns jsonb
+language sql stable
+set search_path = public, pg_temp
+as $$
+    select coalesce(jsonb_agg(jsonb_build_object(
+               'step_number', s.step_number,
+               'variant_a_subject', s.variant_a_subject, 'variant_a_body', s.variant_a_body,
+               'variant_b_subject', s.variant_b_subject, 'variant_b_body', s.variant_b_body,
+               'use_ai_generation', s.use_ai_generation,
+               'ai_prompt_context', s.ai_prompt_context) order by s.step_number), '[]')
+    from campaign_sequences s
+    where s.campaign_id = p_campaign_id
+$$;
+
 call cr_restrict_routines();
 
 insert into cr_schema_migrations (version, name) values (11, '0011_sequence_windows.sql')

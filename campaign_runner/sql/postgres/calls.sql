@@ -136,6 +136,9 @@ cr_record_inbound(p_mailbox text, p_address text, p_uidvalidity bigint, p_last_u
 -- name: sequence_status
 cr_sequence_status()
 
+-- name: sequence_steps
+cr_sequence_steps(p_campaign_id uuid)
+
 -- name: stage_leads
 cr_stage_leads(p_campaign_id uuid, p_now timestamptz)
 

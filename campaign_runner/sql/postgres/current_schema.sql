@@ -2007,6 +2007,20 @@ CREATE FUNCTION public.cr_sequence_status() RETURNS jsonb
     where exists (select 1 from campaign_leads l where l.campaign_id = c.id)
 $$;
 
+CREATE FUNCTION public.cr_sequence_steps(p_campaign_id uuid) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    select coalesce(jsonb_agg(jsonb_build_object(
+               'step_number', s.step_number,
+               'variant_a_subject', s.variant_a_subject, 'variant_a_body', s.variant_a_body,
+               'variant_b_subject', s.variant_b_subject, 'variant_b_body', s.variant_b_body,
+               'use_ai_generation', s.use_ai_generation,
+               'ai_prompt_context', s.ai_prompt_context) order by s.step_number), '[]')
+    from campaign_sequences s
+    where s.campaign_id = p_campaign_id
+$$;
+
 CREATE FUNCTION public.cr_set_sending_domain_active(p_which text, p_active boolean, p_now timestamp with time zone) RETURNS jsonb
     LANGUAGE sql
     SET search_path TO 'public', 'pg_temp'
@@ -2785,6 +2799,8 @@ REVOKE ALL ON FUNCTION public.cr_sequence_progress(p_now timestamp with time zon
 REVOKE ALL ON FUNCTION public.cr_sequence_schedules(p_now timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_sequence_status() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION public.cr_sequence_steps(p_campaign_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_set_sending_domain_active(p_which text, p_active boolean, p_now timestamp with time zone) FROM PUBLIC;
 

@@ -240,6 +240,13 @@ SELECT variant_a_subject, variant_a_body, variant_b_subject, variant_b_body,
 FROM campaign_sequences
 WHERE campaign_id = :campaign_id AND step_number = :step_number;
 
+-- name: steps_of_campaign
+SELECT step_number, variant_a_subject, variant_a_body, variant_b_subject, variant_b_body,
+       use_ai_generation, ai_prompt_context
+FROM campaign_sequences
+WHERE campaign_id = :campaign_id
+ORDER BY step_number;
+
 -- name: earlier_steps
 SELECT step_number, subject, body, message_id_header
 FROM email_queue
