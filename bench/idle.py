@@ -44,7 +44,7 @@ class Idle:
     per_hour: float  # at the default poll interval and lease
     recoveries_per_hour: float  # of them, looks for expired leases
     requests_per_hour: float  # of them, looks for a frontend's requests
-    dispatch_per_hour: float  # of them, the sequence dispatcher's looks for due leads
+    dispatch_per_hour: float  # of them, the sequence dispatcher's looks for live campaigns
     closed_statements: int
     closed_per_hour: float
 

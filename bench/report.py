@@ -170,7 +170,7 @@ def _idle(f: Figures) -> list[Line]:
             "idle, window open: statements per hour (60 s poll, 900 s lease)",
             f"{idle.per_hour:.0f} ({idle.recoveries_per_hour:.0f} of them looks for "
             f"expired leases, {idle.requests_per_hour:.0f} for a frontend's requests, "
-            f"{idle.dispatch_per_hour:.0f} for due sequence leads)",
+            f"{idle.dispatch_per_hour:.0f} for live sequence campaigns)",
         ),
         Line(
             "",
