@@ -16,15 +16,15 @@ writes, see `cr_launch_write`).
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..config import DAY_NAMES, Config
+from ..config import Config
+from ..schedule import ScheduleError
+from ..schedule import campaign_window as schedule_window
 from ..window import SendingWindow
 
 # A campaign in one of these has finished: nothing more is launched for it.
@@ -101,46 +101,12 @@ def rules(config: Config) -> Rules:
 
 
 def campaign_window(schedule: Schedule, default: SendingWindow) -> SendingWindow:
-    """The campaign's window, each part the worker's where the campaign has none.
-    Times that are not whole hours are rounded inwards (09:30-17:00 sends from
-    10:00), so no row is scheduled outside what the campaign promised."""
-    start = default.start_hour
-    end = default.end_hour
-    if schedule.send_time_start is not None:
-        start = math.ceil(_hours(schedule.send_time_start))
-    if schedule.send_time_end is not None:
-        end = math.floor(_hours(schedule.send_time_end)) or 24  # 00:00 as an end: midnight
-    if not 0 <= start < end <= 24:
-        raise LaunchRefused(
-            f"the sending window {start:02d}:00-{end:02d}:00 is empty: send_time_end must "
-            "be at least an hour after send_time_start, on the same day"
-        )
-    days = default.days
-    if schedule.send_days is not None:
-        wanted = {day.strip().lower()[:3] for day in schedule.send_days}
-        days = frozenset(i for i, name in enumerate(DAY_NAMES) if name in wanted)
-        if not days:
-            raise LaunchRefused(f"send_days {list(schedule.send_days)!r} names no day")
+    """The campaign's window (see `schedule.campaign_window`); LaunchRefused with the
+    reason when its schedule says nothing that can be sent in."""
     try:
-        tz = ZoneInfo(schedule.timezone) if schedule.timezone else default.tz
-    except (ZoneInfoNotFoundError, ValueError):
-        raise LaunchRefused(
-            f"the campaign's timezone {schedule.timezone!r} is not an IANA time zone name"
-        ) from None
-    return SendingWindow(tz, start, end, days)
-
-
-def _hours(clock: str) -> float:
-    """Hours since midnight of a `time` column's text; LaunchRefused when it is none."""
-    try:
-        parts = [float(p) for p in clock.split(":")]
-    except ValueError:
-        raise LaunchRefused(f"the campaign's send time {clock!r} is not HH:MM") from None
-    return (
-        parts[0]
-        + (parts[1] if len(parts) > 1 else 0) / 60
-        + (parts[2] if len(parts) > 2 else 0) / 3600
-    )
+        return schedule_window(asdict(schedule), default)
+    except ScheduleError as exc:
+        raise LaunchRefused(str(exc)) from None
 
 
 def check(basis: Basis) -> None:

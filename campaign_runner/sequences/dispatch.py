@@ -25,10 +25,10 @@ import structlog
 
 from ..models import CLAIMABLE_CAMPAIGN_STATUSES
 from ..ports import Generator
+from ..schedule import ScheduleError, campaign_window, local_day
 from ..window import SendingWindow
 from .content import draft
 from .model import OpenCampaign, SequenceStore
-from .schedule import ScheduleError, campaign_window, local_day
 
 log = structlog.get_logger("campaign_runner")
 

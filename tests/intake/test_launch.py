@@ -136,7 +136,7 @@ def test_times_that_are_not_whole_hours_round_inwards() -> None:
             "window 17:00-17:00 is empty",
         ),
         ({"schedule": Schedule(send_days=("someday",))}, "names no day"),
-        ({"schedule": Schedule(timezone="Mars/Olympus")}, "'Mars/Olympus' is not an IANA"),
+        ({"schedule": Schedule(timezone="Mars/Olympus")}, "'Mars/Olympus' is not a known"),
         ({"schedule": Schedule(send_time_start="9am")}, "send time '9am' is not HH:MM"),
         ({"staged": ()}, "nothing is staged"),
         ({"schedule": Schedule(daily_limit=-1)}, "daily_limit -1 is negative"),

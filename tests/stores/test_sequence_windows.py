@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from campaign_runner.ports import Pacing
+from campaign_runner.sequences.dispatch import Dispatcher
 from campaign_runner.sequences.model import Inbound, MailboxState
 
 from .kits import T0, Kit
 from .sequence_seed import lead, lead_row, mark_sent, sequence_campaign
-from .test_sequences import dispatch
+from .test_sequences import ALWAYS, EchoGenerator, dispatch
 
 MONDAY = T0.replace(hour=0)  # 2026-11-23
 OFFICE = {
@@ -106,3 +109,20 @@ def test_a_campaigns_steps_are_read_for_test_send(kit: Kit) -> None:
     assert steps[1].variant_a_subject == "Step 1 A for {{ first_name }}"
     assert steps[2].variant_a_subject is None and not steps[2].use_ai_generation
     assert kit.store.sequence_steps(kit.seed.campaign()) == {}  # type: ignore[attr-defined]
+
+
+def test_a_campaign_whose_schedule_cannot_send_is_left_out_and_the_rest_go_on(
+    kit: Kit, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = sequence_campaign(kit.seed, [{}], timezone="Mars/Olympus")
+    good = sequence_campaign(kit.seed, [{}], **OFFICE)
+    lead(kit.seed, bad, 1, created_at=at(0, 9))
+    kept = lead(kit.seed, good, 2, created_at=at(0, 9))
+
+    dispatcher = Dispatcher(kit.store, EchoGenerator(), ALWAYS, lambda: at(0, 10), 500)  # type: ignore[arg-type]
+    assert dispatcher.run().dispatched == {"queued": 1}
+    assert dispatcher.run().dispatched == {}
+    assert len(lead_row(kit.seed, kept)["rows"]) == 1
+    logged = capsys.readouterr().out
+    assert logged.count("campaign_schedule_invalid") == 1  # once, not every run
+    assert "'Mars/Olympus' is not a known (IANA) time zone" in logged

@@ -13,10 +13,10 @@ import pytest
 
 from campaign_runner.models import Content
 from campaign_runner.render import Renderer
+from campaign_runner.schedule import ScheduleError, campaign_window, local_day
 from campaign_runner.senders import mime
 from campaign_runner.sequences.content import thread_subject
 from campaign_runner.sequences.model import Earlier
-from campaign_runner.sequences.schedule import ScheduleError, campaign_window, local_day
 from campaign_runner.window import SendingWindow
 
 from .test_render import make_email
@@ -75,7 +75,8 @@ def test_a_campaigns_window_is_its_own_and_the_workers_where_it_says_nothing() -
     [
         ({"send_days": ["someday"]}, "names no day"),
         ({"send_time_start": "18:00", "send_time_end": "09:00"}, "is empty"),
-        ({"timezone": "Mars/Olympus"}, "not a known time zone"),
+        ({"timezone": "Mars/Olympus"}, "'Mars/Olympus' is not a known"),
+        ({"send_time_start": "9am"}, "send time '9am' is not HH:MM"),
     ],
 )
 def test_a_schedule_that_cannot_send_is_refused_with_the_reason(row: dict, words: str) -> None:

@@ -3,7 +3,7 @@
 -- calls changes its signature or its meaning.
 --
 -- A campaign's window (send_days, send_time_*, timezone) is worked out in Python
--- (campaign_runner/sequences/schedule.py), the one place that knows time zones for
+-- (campaign_runner/schedule.py), the one place that knows time zones for
 -- both dialects; the dispatcher hands it to cr_fit_to_windows as the spans the window
 -- is open over the next days, as UTC instants, so the SQL compares instants only.
 

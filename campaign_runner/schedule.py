@@ -1,7 +1,7 @@
 """A campaign's own sending window (send_days, send_time_start, send_time_end,
 timezone), each part the worker's setting where the campaign has none, and the
-local day a moment falls in, for its daily_limit. The same rules as the launch plan
-of the put-work-in issue (intake/launch.py's `campaign_window`)."""
+local day a moment falls in, for its daily_limit. One source for the launch plan
+(intake/launch.py) and the sequence dispatcher (sequences/dispatch.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..config import DAY_NAMES
-from ..window import SendingWindow
+from .config import DAY_NAMES
+from .window import SendingWindow
 
 
 class ScheduleError(ValueError):
@@ -40,7 +40,9 @@ def campaign_window(row: Mapping[str, Any], default: SendingWindow) -> SendingWi
         try:
             tz = ZoneInfo(str(row["timezone"]))
         except (ZoneInfoNotFoundError, ValueError):
-            raise ScheduleError(f"timezone {row['timezone']!r} is not a known time zone") from None
+            raise ScheduleError(
+                f"the campaign's timezone {row['timezone']!r} is not a known (IANA) time zone"
+            ) from None
     return SendingWindow(tz, start, end, days)
 
 
@@ -53,8 +55,12 @@ def _days(names: Iterable[str]) -> frozenset[int]:
 
 
 def _hours(clock: str) -> float:
-    parts = [float(p) for p in clock.split(":")]
-    return sum(part / 60**i for i, part in enumerate(parts))
+    """Hours since midnight of a `time` column's text ('HH:MM' or 'HH:MM:SS')."""
+    try:
+        parts = [float(p) for p in clock.split(":")]
+    except ValueError:
+        raise ScheduleError(f"the campaign's send time {clock!r} is not HH:MM") from None
+    return sum(part / 60**i for i, part in enumerate(parts[:3]))
 
 
 def local_day(moment: datetime, window: SendingWindow) -> tuple[datetime, datetime]:
