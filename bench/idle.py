@@ -47,6 +47,14 @@ class Idle:
     dispatch_per_hour: float  # of them, the sequence dispatcher's looks for live campaigns
     closed_statements: int
     closed_per_hour: float
+    closed: dict[str, int]  # by function: while asleep, only looks for campaigns' windows
+    closed_hours: float  # how long it slept, at the defaults
+
+
+# Asleep, the worker looks once at start and then once an hour (60 dispatch intervals)
+# for a campaign whose own window opens before its own: at most this many an hour
+# slept, plus the one at start.
+ASLEEP_LOOK = "cr_sequence_schedules"
 
 
 def run(dsn: str, seconds: float) -> Idle:
@@ -73,6 +81,8 @@ def run(dsn: str, seconds: float) -> Idle:
         ),
         closed_statements=closed_total,
         closed_per_hour=round(closed_total / (closed_lasted * SPEEDUP) * 3600, 1),
+        closed=closed,
+        closed_hours=round(closed_lasted * SPEEDUP / 3600, 2),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ import jinja2
 
 from .claim_cost import Backlog, ClaimCost
 from .footprint import Footprint
-from .idle import DISPATCH, RECOVERY, REQUESTS, Idle
+from .idle import ASLEEP_LOOK, DISPATCH, RECOVERY, REQUESTS, Idle
 from .machine import Machine
 from .throughput import Throughput
 
@@ -153,9 +154,9 @@ def _footprint(f: Figures) -> list[Line]:
 
 def _idle(f: Figures) -> list[Line]:
     idle = f.idle
-    claims = idle.statements.get("cr_claim", 0) / max(idle.cycles, 1)
+    claims = idle.statements.get("cr_claim_v2", 0) / max(idle.cycles, 1)
     # The timed duties are counted on their own line below, not as part of a cycle.
-    duties = ("cr_claim", RECOVERY, REQUESTS, *DISPATCH)
+    duties = ("cr_claim_v2", RECOVERY, REQUESTS, *DISPATCH)
     others = {k: v for k, v in idle.statements.items() if k not in duties}
     return [
         Line(
@@ -175,9 +176,11 @@ def _idle(f: Figures) -> list[Line]:
         Line(
             "",
             "window closed: statements while asleep",
-            f"{idle.closed_statements} ({idle.closed_per_hour:.0f} per hour)",
-            "0",
-            idle.closed_statements == 0,
+            f"{idle.closed_statements} in {idle.closed_hours} h ({idle.closed_per_hour:.0f} "
+            f"per hour), each a look for campaigns whose own window opens first",
+            "one at start, one an hour",
+            set(idle.closed) <= {ASLEEP_LOOK}
+            and idle.closed_statements <= 1 + math.ceil(idle.closed_hours),
         ),
     ]
 

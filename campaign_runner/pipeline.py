@@ -146,12 +146,13 @@ class Pipeline:
         pacing: Pacing | None = None,
         more: Callable[[], bool] | None = None,
         recover: bool = True,
+        bound_only: bool = False,
     ) -> CycleReport:
         """Claim one batch and process it. With `more`, a full batch is followed by the
         next claim as soon as every claimed row has started, for as long as `more()`
         allows: the threads then never sit idle waiting for a batch's slowest email.
         `recover=False` skips the look for expired leases (the worker's timed duty
-        `recover()` does it instead)."""
+        `recover()` does it instead). `bound_only`: see `Store.claim`."""
         started = time.monotonic()
         report = CycleReport()
         self._halt_reason = None
@@ -161,7 +162,8 @@ class Pipeline:
         if recover:
             report.recovered = self._recover_stale(now)
         if not self.stopping.is_set() and self._leases_renewed():
-            self._tally(self._claim_and_start(now, pacing, more, report), report, wait=True)
+            claimed = self._claim_and_start(now, pacing, more, report, bound_only)
+            self._tally(claimed, report, wait=True)
         if report.claimed or report.recovered or written_late:
             self._roll_up()
         report.systemic = self._halt_reason
@@ -223,6 +225,7 @@ class Pipeline:
         pacing: Pacing | None,
         more: Callable[[], bool] | None,
         report: CycleReport,
+        bound_only: bool,
     ) -> list[tuple[Email, Future[Outcome | None]]]:
         """The rows claimed and handed to the pool, less those already tallied in `report`
         (a cycle that drains a backlog holds on to no more than a few batches)."""
@@ -230,7 +233,11 @@ class Pipeline:
         while True:
             try:
                 emails = self.store.claim(
-                    self.config.worker_id, self.config.batch_size, now, pacing or self.pacing(now)
+                    self.config.worker_id,
+                    self.config.batch_size,
+                    now,
+                    pacing or self.pacing(now),
+                    bound_only,
                 )
             except StoreUnavailable as exc:
                 if not report.claimed:

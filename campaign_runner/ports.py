@@ -142,8 +142,13 @@ class Store(EventsStore, Protocol):
 
     where: str  # where its database is, fit for any message (no secrets)
 
-    def claim(self, worker_id: str, limit: int, now: datetime, pacing: Pacing) -> list[Email]:
-        """Atomically move due rows `queued -> processing` (attempts + 1), never one twice."""
+    def claim(
+        self, worker_id: str, limit: int, now: datetime, pacing: Pacing, bound_only: bool = False
+    ) -> list[Email]:
+        """Atomically move due rows `queued -> processing` (attempts + 1), never one twice.
+        Never a row past its `send_before`; with `bound_only` (the worker's own window is
+        closed and it is awake for a campaign's), only rows that have one: each is bound
+        to an open span of its campaign's own window."""
         ...
 
     def start_send(self, email: Email, worker_id: str, content: Content, now: datetime) -> None:

@@ -1,4 +1,10 @@
-"""The long-running loop and `--once`: the window, the pauses, and the signals."""
+"""The long-running loop and `--once`: the window, the pauses, and the signals.
+
+The worker is awake while its own window (`WORK_*`, `TIMEZONE`) is open, or the own
+window of a campaign that sends (its `send_days`, `send_time_*`, `timezone`); in the
+second case it claims only rows bound to their campaign's open window (the sequence
+steps the dispatcher fitted to it), so nothing else goes out after the worker's hours.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +37,10 @@ log = structlog.get_logger("campaign_runner")
 RECOVERY_CHECKS_PER_LEASE = 4
 # Writing back outcomes before exiting: the first wait, and how long before a stop
 # signal's timer ends the process the last attempt must be over, so its report is logged.
+# A sleeping worker looks for campaigns whose own window opens before its own once
+# every this many SEQUENCE_DISPATCH_SECONDS (an hour at the default); awake, the
+# dispatcher reads them each run.
+LOOKS_ASLEEP_EVERY = 60
 WRITE_BACK_FIRST_WAIT_SECONDS = 0.5
 WRITE_BACK_MARGIN_SECONDS = 1.0
 
@@ -70,6 +80,13 @@ class Worker:
                     self.config.sequence_dispatch_seconds,
                     self.dispatcher.run,
                     in_window_only=True,  # what it queues waits for the window anyway
+                ),
+                Duty(
+                    # Asleep too, and at start: which campaigns' own windows open before
+                    # the worker's, so that it wakes for them.
+                    "campaign_windows",
+                    self.config.sequence_dispatch_seconds * LOOKS_ASLEEP_EVERY,
+                    self.dispatcher.look,
                 ),
                 Duty(
                     "stale_recovery",
@@ -166,14 +183,16 @@ class Worker:
             log.error("store_unavailable", error=str(exc))
             return 1
         now = self.pipeline.clock()
-        if not self.window.is_open(now):
-            log.info("window_closed", next_open=self._local(self.window.next_open(now)))
-            return 0
         code = 0
         try:
+            if not self.window.is_open(now):
+                self.dispatcher.look()  # a campaign's own window may be open
+            if not self._open(now):
+                log.info("window_closed", next_open=self._local(self._next_open(now)))
+                return 0
             self.requested_work.run()
             self.dispatcher.run()
-            self.pipeline.run_cycle()
+            self.pipeline.run_cycle(bound_only=not self.window.is_open(now))
         except StoreUnavailable as exc:
             log.error("store_unavailable", error=str(exc))
             code = 1
@@ -196,8 +215,8 @@ class Worker:
             if self.pipeline.stopping.is_set():
                 break
             now = self.pipeline.clock()
-            if not self.window.is_open(now):
-                opens = self.window.next_open(now)
+            if not self._open(now):
+                opens = self._next_open(now)
                 if opens != announced:  # once per closed stretch, not every minute
                     log.info("window_closed", sleeping_until=self._local(opens))
                     announced = opens
@@ -205,11 +224,14 @@ class Worker:
                 self._sleep(min((opens - now).total_seconds(), 3600.0))
                 continue
             if announced is not None:
-                log.info("window_open")
+                log.info("window_open", own=self.window.is_open(now))
                 announced = None
             full = False
+            own = self.window.is_open(now)
             try:
-                report = self.pipeline.run_cycle(more=self._claiming_for_one_poll(), recover=False)
+                report = self.pipeline.run_cycle(
+                    more=self._claiming_for_one_poll(own), recover=False, bound_only=not own
+                )
                 trouble = report.systemic
                 full = report.more_due
             except StoreUnavailable as exc:
@@ -263,12 +285,20 @@ class Worker:
                 wait = min(wait * 2, self.config.max_backoff_seconds)
         return 0
 
-    def _claiming_for_one_poll(self) -> Callable[[], bool]:
+    def _claiming_for_one_poll(self, own: bool) -> Callable[[], bool]:
         """While a backlog drains, one cycle claims batch after batch (see `run_cycle`)
-        for up to one poll interval and only inside the window, so that the roll-up and
-        the heartbeat still come about once a poll interval."""
+        for up to one poll interval and only while the windows stay as they were (`own`:
+        the worker's own open), so that the roll-up and the heartbeat still come about
+        once a poll interval."""
         deadline = time.monotonic() + self.config.poll_interval_seconds
-        return lambda: time.monotonic() < deadline and self.window.is_open(self.pipeline.clock())
+
+        def more() -> bool:
+            now = self.pipeline.clock()
+            return (
+                time.monotonic() < deadline and self._open(now) and self.window.is_open(now) == own
+            )
+
+        return more
 
     def _sleep(self, seconds: float) -> None:
         """Sleep, waking early on a stop signal, and for each duty as it comes due (the
@@ -280,7 +310,20 @@ class Worker:
             self.duties.run_due(self._window_open())
 
     def _window_open(self) -> bool:
-        return self.window.is_open(self.pipeline.clock())
+        return self._open(self.pipeline.clock())
+
+    def _open(self, now: datetime) -> bool:
+        """Awake: the worker's own window is open, or a sending campaign's own window
+        (then only rows bound to that window are claimed: see `Store.claim`)."""
+        return self.window.is_open(now) or any(
+            window.is_open(now) for window in self.dispatcher.campaign_windows.values()
+        )
+
+    def _next_open(self, now: datetime) -> datetime:
+        return min(
+            [self.window.next_open(now)]
+            + [window.next_open(now) for window in self.dispatcher.campaign_windows.values()]
+        )
 
     def _local(self, moment: datetime) -> str:
         return moment.astimezone(self.window.tz).isoformat()

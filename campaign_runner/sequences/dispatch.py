@@ -61,12 +61,21 @@ class Dispatcher:
         self.clock = clock
         self.limit = limit  # leads per campaign per run
         self._refused: dict[str, str] = {}  # campaign id -> the schedule error logged
+        # The sending campaigns' windows as last read: the worker stays awake while one
+        # is open, even with its own window closed.
+        self.campaign_windows: dict[str, SendingWindow] = {}
+
+    def look(self) -> None:
+        """Only read which campaigns send and their windows (one call): for a worker
+        whose own window is closed, to know when a campaign's opens."""
+        self.windows(self.store.sequence_schedules(self.clock()))
 
     def run(self) -> DispatchReport:
         now = self.clock()
         report = DispatchReport()
         schedules = self.store.sequence_schedules(now)
         if not schedules:  # no live sequence campaign: nothing more to ask
+            self.campaign_windows = {}
             return report
         report.progress = self.store.sequence_progress(now)
         windows = self.windows(schedules)
@@ -116,4 +125,5 @@ class Dispatcher:
                 continue
             self._refused.pop(campaign_id, None)
             windows[campaign_id] = window
+        self.campaign_windows = windows
         return windows

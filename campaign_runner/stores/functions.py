@@ -138,7 +138,9 @@ class FunctionStore(IntakeFunctions, SequenceFunctions):
 
     # -- the Store protocol -------------------------------------------------
 
-    def claim(self, worker_id: str, limit: int, now: datetime, pacing: Pacing) -> list[Email]:
+    def claim(
+        self, worker_id: str, limit: int, now: datetime, pacing: Pacing, bound_only: bool = False
+    ) -> list[Email]:
         rows = self._call(
             "claim",
             {
@@ -146,6 +148,7 @@ class FunctionStore(IntakeFunctions, SequenceFunctions):
                 "p_limit": limit,
                 "p_now": now,
                 **_pacing(pacing),
+                "p_bound_only": bound_only,
             },
         )
         return [email_from_row(row) for row in rows or []]

@@ -225,16 +225,21 @@ class SqliteStore(IntakeSqlite, SequenceSqlite):
             except sqlite3.OperationalError as exc:
                 raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from None
 
-    def _pacing_params(self, now: datetime, pacing: Pacing) -> dict[str, Any]:
+    def _pacing_params(
+        self, now: datetime, pacing: Pacing, bound_only: bool = False
+    ) -> dict[str, Any]:
         return {
             "now": _iso(now),
             "min_interval": pacing.min_interval_seconds,
             "daily_cap": pacing.daily_cap,
             "day_start": _iso(pacing.day_start) or "",
+            "bound_only": bound_only,
         }
 
-    def claim(self, worker_id: str, limit: int, now: datetime, pacing: Pacing) -> list[Email]:
-        params = self._pacing_params(now, pacing)
+    def claim(
+        self, worker_id: str, limit: int, now: datetime, pacing: Pacing, bound_only: bool = False
+    ) -> list[Email]:
+        params = self._pacing_params(now, pacing, bound_only)
         with self._transaction() as db:
             picked = _first_due(db, params, limit)
             if not picked:

@@ -9,6 +9,7 @@ sleeping one.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -55,7 +56,7 @@ def test_an_email_costs_the_worker_two_statements_and_its_share_of_the_cycle(smo
     # The naive loop: claim, start_send, finish per row, and the claim that finds none.
     naive = figures["naive"]
     assert naive["statements"] == {
-        "cr_claim": naive["rows"] + 1,
+        "cr_claim_v2": naive["rows"] + 1,
         "cr_start_send": naive["rows"],
         "cr_finish_v2": naive["rows"],
     }
@@ -77,21 +78,26 @@ def test_the_embedded_worker_is_measured_by_the_kernel(smoke: Smoke) -> None:
     assert set(foot["steps_ms"]) >= {"content (template)", "render", "send (outbox)"}
 
 
-def test_an_idle_worker_claims_once_a_cycle_and_a_sleeping_one_says_nothing(smoke: Smoke) -> None:
+def test_an_idle_worker_claims_once_a_cycle_and_a_sleeping_one_looks_once_an_hour(
+    smoke: Smoke,
+) -> None:
     idle = smoke[0]["idle"]
     assert idle["cycles"] > 0
     # A stop signal between a cycle's look for expired leases and its claim ends the
     # cycle before the claim: the last cycle may have none.
-    assert idle["cycles"] - 1 <= idle["statements"]["cr_claim"] <= idle["cycles"]
+    assert idle["cycles"] - 1 <= idle["statements"]["cr_claim_v2"] <= idle["cycles"]
     # The timed duties: recovery, a frontend's requests, and the sequence dispatcher's look
     # for live sequence campaigns (one call each SEQUENCE_DISPATCH_SECONDS; none is live).
     assert set(idle["statements"]) <= {
-        "cr_claim",
+        "cr_claim_v2",
         "cr_recover_stale",
         "cr_requested_work",
         "cr_sequence_schedules",
     }
-    assert idle["closed_statements"] == 0
+    # Asleep: a look at start, then one an hour, for a campaign whose own window opens
+    # before the worker's (none here).
+    assert set(idle["closed"]) <= {"cr_sequence_schedules"}
+    assert idle["closed_statements"] <= 1 + math.ceil(idle["closed_hours"])
 
 
 def test_the_markdown_has_the_table_and_keeps_the_groq_pacing_section(smoke: Smoke) -> None:

@@ -87,11 +87,12 @@ def claim_plans(dsn: str, pacing: Pacing) -> tuple[list[dict[str, Any]], list[st
                     "p_min_interval_seconds": pacing.min_interval_seconds,
                     "p_daily_cap": pacing.daily_cap,
                     "p_day_start": pacing.day_start,
+                    "p_bound_only": False,
                 },
             ).fetchone()
             conn.rollback()
     assert claimed is not None
-    return claimed["cr_claim"], plans
+    return claimed["cr_claim_v2"], plans
 
 
 @pytest.mark.parametrize(

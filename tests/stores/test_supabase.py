@@ -132,11 +132,11 @@ def test_a_claim_whose_answer_was_lost_is_repeated_and_its_rows_recovered(
     campaign = seed.campaign()
     ids = [seed.email(campaign, scheduled_for=DUE + timedelta(seconds=i)) for i in range(4)]
     store.status(T0)  # a connection to reuse
-    server.lose_next_answer("cr_claim")
+    server.lose_next_answer("cr_claim_v2")
 
     claimed = store.claim(WORKER, 2, T0, Pacing())
 
-    assert [call.dropped for call in server.calls_of("cr_claim")] == ["answer", None]
+    assert [call.dropped for call in server.calls_of("cr_claim_v2")] == ["answer", None]
     assert [e.id for e in claimed] == ids[2:]
     # The lost batch was claimed but nobody works on it: nothing was sent, so once
     # its lease runs out it is queued again, its attempt counted. No row is lost.
@@ -172,7 +172,7 @@ def test_database_down_is_store_unavailable(server: FakePostgrest, store: Supaba
     with pytest.raises(StoreUnavailable, match="PGRST000") as caught:
         store.claim(WORKER, 10, T0, Pacing())
 
-    assert server.calls_of("cr_claim")[0].status == 503
+    assert server.calls_of("cr_claim_v2")[0].status == 503
     assert_no_key(caught.value)
 
 
@@ -220,7 +220,8 @@ def test_a_database_without_the_migration_names_it(
     with FakePostgrest(pg_fresh_dsn, KEY) as server:
         remote = SupabaseStore(server.url, KEY)
         try:
-            with pytest.raises(StoreUnavailable, match=re.escape("0002_functions.sql")) as missing:
+            behind = re.escape("0011_sequence_windows.sql")  # where the claim called comes from
+            with pytest.raises(StoreUnavailable, match=behind) as missing:
                 remote.claim(WORKER, 10, T0, Pacing())
             assert remote.schema_version() == 0
         finally:
@@ -228,8 +229,8 @@ def test_a_database_without_the_migration_names_it(
         config = supabase_config(make_config, server)
         with pytest.raises(SchemaBehind, match=re.escape("0001_schema.sql, 0002_functions.sql")):
             open_store(config)
-    assert "cr_claim" in str(missing.value)
-    assert server.calls_of("cr_claim")[0].status == 404
+    assert "cr_claim_v2" in str(missing.value)
+    assert server.calls_of("cr_claim_v2")[0].status == 404
     assert_no_key(missing.value)
 
 

@@ -120,15 +120,18 @@ as $$
                               'rows', (select count(*) from fitted))
 $$;
 
--- As 0005's, and a row whose send_before has passed is not taken (see above). Same
--- signature.
-create or replace function cr_claim(
+-- As 0005's cr_claim, and: a row whose send_before has passed is not taken (see
+-- above); with p_bound_only (the worker's own window is closed and it is awake for a
+-- campaign's), only rows that have a send_before, each bound to an open span of its
+-- campaign's own window.
+create or replace function cr_claim_v2(
     p_worker text,
     p_limit int,
     p_now timestamptz,
     p_min_interval_seconds int,
     p_daily_cap int,
-    p_day_start timestamptz
+    p_day_start timestamptz,
+    p_bound_only boolean
 ) returns jsonb
 language plpgsql
 set search_path = public, pg_temp
@@ -194,6 +197,7 @@ begin
             from email_queue q
             where q.status = 'queued' and q.scheduled_for <= p_now
               and (q.send_before is null or q.send_before > p_now)
+              and (not p_bound_only or q.send_before is not null)
               and cr_sending_domain(q.from_email) = a.domain
               and cr_claimable((select c.status from campaigns c where c.id = q.campaign_id))
             order by q.scheduled_for, q.id
@@ -208,6 +212,7 @@ begin
             from email_queue q
             where q.id = any(v_ids) and q.status = 'queued' and q.scheduled_for <= p_now
               and (q.send_before is null or q.send_before > p_now)
+              and (not p_bound_only or q.send_before is not null)
             order by q.scheduled_for, q.id
             limit p_limit
             for update of q skip locked
@@ -221,6 +226,7 @@ begin
             left join campaigns c on c.id = q.campaign_id
             where q.status = 'queued' and q.scheduled_for <= p_now
               and (q.send_before is null or q.send_before > p_now)
+              and (not p_bound_only or q.send_before is not null)
               and cr_claimable(c.status)
             order by q.scheduled_for, q.id
             limit p_limit
@@ -272,6 +278,23 @@ begin
 
     return cr_rows_json(v_ids);
 end
+$$;
+
+-- The previous workers' claim: every row, as before, but never one past its
+-- send_before. Same signature.
+create or replace function cr_claim(
+    p_worker text,
+    p_limit int,
+    p_now timestamptz,
+    p_min_interval_seconds int,
+    p_daily_cap int,
+    p_day_start timestamptz
+) returns jsonb
+language sql
+set search_path = public, pg_temp
+as $$
+    select cr_claim_v2(p_worker, p_limit, p_now, p_min_interval_seconds, p_daily_cap,
+                       p_day_start, false)
 $$;
 
 -- As 0010's, and a message is also matched by SparkPost's own message_id (the one its

@@ -6,8 +6,8 @@
 -- names a function the migrations create.
 
 -- name: claim
-cr_claim(p_worker text, p_limit int, p_now timestamptz, p_min_interval_seconds int,
-         p_daily_cap int, p_day_start timestamptz)
+cr_claim_v2(p_worker text, p_limit int, p_now timestamptz, p_min_interval_seconds int,
+            p_daily_cap int, p_day_start timestamptz, p_bound_only boolean)
 
 -- name: peek_due
 cr_peek_due_v2(p_limit int, p_now timestamptz, p_min_interval_seconds int, p_daily_cap int,

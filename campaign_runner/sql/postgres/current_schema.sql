@@ -203,6 +203,14 @@ end
 $$;
 
 CREATE FUNCTION public.cr_claim(p_worker text, p_limit integer, p_now timestamp with time zone, p_min_interval_seconds integer, p_daily_cap integer, p_day_start timestamp with time zone) RETURNS jsonb
+    LANGUAGE sql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    select cr_claim_v2(p_worker, p_limit, p_now, p_min_interval_seconds, p_daily_cap,
+                       p_day_start, false)
+$$;
+
+CREATE FUNCTION public.cr_claim_v2(p_worker text, p_limit integer, p_now timestamp with time zone, p_min_interval_seconds integer, p_daily_cap integer, p_day_start timestamp with time zone, p_bound_only boolean) RETURNS jsonb
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
     AS $$
@@ -267,6 +275,7 @@ begin
             from email_queue q
             where q.status = 'queued' and q.scheduled_for <= p_now
               and (q.send_before is null or q.send_before > p_now)
+              and (not p_bound_only or q.send_before is not null)
               and cr_sending_domain(q.from_email) = a.domain
               and cr_claimable((select c.status from campaigns c where c.id = q.campaign_id))
             order by q.scheduled_for, q.id
@@ -281,6 +290,7 @@ begin
             from email_queue q
             where q.id = any(v_ids) and q.status = 'queued' and q.scheduled_for <= p_now
               and (q.send_before is null or q.send_before > p_now)
+              and (not p_bound_only or q.send_before is not null)
             order by q.scheduled_for, q.id
             limit p_limit
             for update of q skip locked
@@ -294,6 +304,7 @@ begin
             left join campaigns c on c.id = q.campaign_id
             where q.status = 'queued' and q.scheduled_for <= p_now
               and (q.send_before is null or q.send_before > p_now)
+              and (not p_bound_only or q.send_before is not null)
               and cr_claimable(c.status)
             order by q.scheduled_for, q.id
             limit p_limit
@@ -2703,6 +2714,8 @@ REVOKE ALL ON FUNCTION public.cr_campaign_status_v3(p_now timestamp with time zo
 REVOKE ALL ON FUNCTION public.cr_campaign_uuid(p_id text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_claim(p_worker text, p_limit integer, p_now timestamp with time zone, p_min_interval_seconds integer, p_daily_cap integer, p_day_start timestamp with time zone) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION public.cr_claim_v2(p_worker text, p_limit integer, p_now timestamp with time zone, p_min_interval_seconds integer, p_daily_cap integer, p_day_start timestamp with time zone, p_bound_only boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_claimable(p_campaign_status text) FROM PUBLIC;
 

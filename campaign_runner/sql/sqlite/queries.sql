@@ -24,6 +24,7 @@ LEFT JOIN domain_pacing p
 WHERE q.status = 'queued'
   AND julianday(q.scheduled_for) <= julianday(:now)
   AND (q.send_before IS NULL OR julianday(q.send_before) > julianday(:now))
+  AND (NOT :bound_only OR q.send_before IS NOT NULL)
   AND cr_claimable(c.status)
   AND (room IS NULL OR room > 0)
 ORDER BY julianday(q.scheduled_for), q.id;
