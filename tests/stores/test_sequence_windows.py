@@ -126,3 +126,17 @@ def test_a_campaign_whose_schedule_cannot_send_is_left_out_and_the_rest_go_on(
     logged = capsys.readouterr().out
     assert logged.count("campaign_schedule_invalid") == 1  # once, not every run
     assert "'Mars/Olympus' is not a known (IANA) time zone" in logged
+
+
+def test_outside_the_workers_window_only_rows_bound_to_their_campaigns_are_claimed(
+    kit: Kit,
+) -> None:
+    campaign = sequence_campaign(kit.seed, [{}], **OFFICE)
+    one = lead(kit.seed, campaign, 1, created_at=at(0, 9))
+    plain = kit.seed.email(kit.seed.campaign(status="scheduled"), scheduled_for=at(0, 9))
+    dispatch(kit, at(0, 10))
+    (step,) = lead_row(kit.seed, one)["rows"]
+
+    bound = kit.store.claim("w1", 10, at(0, 10), Pacing(), bound_only=True)
+    assert [e.id for e in bound] == [step["id"]]
+    assert [e.id for e in kit.store.claim("w1", 10, at(0, 10), Pacing())] == [plain]
