@@ -90,3 +90,64 @@ def test_a_launch_whose_basis_changed_before_the_write_is_planned_again(pg_db: s
     assert len(bases) == 2
     assert launched.queued == 1
     assert launched.first == T0 + timedelta(hours=2, minutes=1)
+
+
+def test_a_sequence_campaigns_stage_makes_a_frontends_recipients_leads(
+    pg_fresh_dsn: str,
+) -> None:
+    migrate.apply(pg_fresh_dsn)
+    store = PostgresStore(pg_fresh_dsn)
+    try:
+        campaign = store.apply_campaign("spring", COLUMNS, FROZEN, T0).campaign_id
+        step = {
+            "step_number": 1,
+            "delay_days": 0,
+            "delay_hours": 0,
+            "variant_split": 50,
+            "use_ai_generation": False,
+        }
+        store.put_steps(campaign, False, [{**step, "variant_a_body": "Hi"}], T0)
+        run(pg_fresh_dsn, "frontend_recipients")
+        execute(
+            pg_fresh_dsn,
+            "insert into campaign_recipients select %(id)s::uuid, id from contacts",
+            id=campaign,
+        )
+        execute(
+            pg_fresh_dsn,
+            "insert into suppressions (email, reason) values ('ben@example.net', 'tests')",
+        )
+        store.import_contacts(
+            campaign, [Contact(2, "imported@example.com", "Imp", {"first_name": "Imp"})], T0
+        )
+
+        staged = store.stage_campaign(campaign, T0)
+        again = store.stage_campaign(campaign, T0)
+    finally:
+        store.close()
+
+    assert (staged.what, staged.staged, staged.suppressed, again.staged) == ("lead", 2, 1, 0)
+    ana = execute(
+        pg_fresh_dsn,
+        "select contact_id::text, to_name, metadata, status from campaign_leads "
+        "where to_email = 'ana@example.org'",
+    )
+    assert ana == {
+        "contact_id": "00000000-0000-4000-8000-000000000001",
+        "to_name": "Ana Ruiz",
+        "metadata": {
+            "first_name": "Ana",
+            "last_name": "Ruiz",
+            "company": "Ruiz & Co",
+            "city": "Lisbon",
+        },
+        "status": "active",
+    }
+    imported = execute(
+        pg_fresh_dsn,
+        "select count(*) as n, min(to_name) as to_name, min(contact_id::text) as contact_id "
+        "from campaign_leads where to_email = 'imported@example.com'",
+    )
+    assert imported == {"n": 1, "to_name": "Imp", "contact_id": None}  # the imported one wins
+    rows = execute(pg_fresh_dsn, "select count(*) as n from email_queue where status = 'staged'")
+    assert rows == {"n": 0}  # leads, not rows

@@ -398,6 +398,201 @@ as $$
     where s.campaign_id = p_campaign_id
 $$;
 
+-- A frontend's recipients of a campaign: its campaign_recipients (campaign_id,
+-- contact_id) joined to contacts (id, email), when both exist; each address once,
+-- every other column of the contact a field (a jsonb metadata or custom_fields column
+-- merged in; user_id, created_at, updated_at left out), to_name its name, or first
+-- and last name. What 0008's cr_stage_campaign read inline, for both stages now.
+create or replace function cr_frontend_contacts(p_campaign_id uuid)
+returns table (contact_id text, email text, to_name text, metadata jsonb)
+language plpgsql stable
+set search_path = public, pg_temp
+as $$
+begin
+    if not cr_frontend_recipients_present() then
+        return;
+    end if;
+    return query execute $q$
+        with contact as (
+            select r.contact_id, to_jsonb(ct) as j
+            from campaign_recipients r
+            join contacts ct on ct.id = r.contact_id
+            where r.campaign_id = $1
+        ),
+        source as (
+            select distinct on (lower(trim(j ->> 'email')))
+                   trim(j ->> 'email') as email, contact_id::text as contact_id,
+                   coalesce(nullif(trim(j ->> 'name'), ''),
+                            nullif(trim(concat_ws(' ', j ->> 'first_name',
+                                                  j ->> 'last_name')), '')) as to_name,
+                   jsonb_strip_nulls(
+                       (case when jsonb_typeof(j -> 'custom_fields') = 'object'
+                             then j -> 'custom_fields' else '{}'::jsonb end)
+                       || (case when jsonb_typeof(j -> 'metadata') = 'object'
+                                then j -> 'metadata' else '{}'::jsonb end)
+                       || (j - 'id' - 'email' - 'metadata' - 'custom_fields'
+                             - 'user_id' - 'created_at' - 'updated_at')) as metadata
+            from contact
+            where coalesce(trim(j ->> 'email'), '') <> ''
+            order by lower(trim(j ->> 'email')), contact_id
+        )
+        select s.contact_id, s.email, s.to_name, s.metadata from source s
+    $q$ using p_campaign_id;
+end
+$$;
+
+-- As 0010's, and a frontend's campaign_recipients become leads too (with their
+-- contact_id), as they become rows for a single email. Same signature.
+create or replace function cr_stage_leads(p_campaign_id uuid, p_now timestamptz)
+returns jsonb
+language plpgsql
+set search_path = public, pg_temp
+as $$
+declare
+    v_status text;
+    v_staged int;
+    v_suppressed int;
+begin
+    select status into v_status from campaigns where id = p_campaign_id for update;
+    if not found or not exists (select 1 from campaign_sequences
+                                where campaign_id = p_campaign_id) then
+        return jsonb_build_object('sequence', false);
+    end if;
+    if v_status in ('completed', 'cancelled') then
+        return jsonb_build_object('sequence', true, 'error', 'the campaign is ' || v_status
+                                  || ': nothing more is staged');
+    end if;
+    with source as (
+        -- Imported contacts first (a frontend's recipient of the same address is left
+        -- out), in the order they were imported, then a frontend's by contact id.
+        select distinct on (lower(email)) email, to_name, metadata, contact_id, origin, n
+        from (select i.email, i.to_name, i.metadata, null::text as contact_id, 0 as origin,
+                     row_number() over (order by i.created_at, i.id) as n
+              from imported_contacts i
+              where i.campaign_id = p_campaign_id and coalesce(i.email, '') <> ''
+              union all
+              select f.email, f.to_name, f.metadata, f.contact_id, 1,
+                     row_number() over (order by f.contact_id)
+              from cr_frontend_contacts(p_campaign_id) f) c
+        order by lower(email), origin, n
+    ),
+    judged as (
+        select s.*,
+               exists (select 1 from suppressions x where x.email = lower(s.email)) as suppressed,
+               exists (select 1 from campaign_leads l
+                       where l.campaign_id = p_campaign_id
+                         and lower(trim(l.to_email)) = lower(s.email)) as present
+        from source s
+    ),
+    inserted as (
+        insert into campaign_leads (campaign_id, contact_id, to_email, to_name, metadata,
+                                    status, created_at, updated_at)
+        select p_campaign_id,
+               case when contact_id ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$'
+                    then contact_id::uuid end,
+               email, to_name, metadata, 'active',
+               p_now + row_number() over (order by origin, n) * interval '1 microsecond',
+               p_now
+        from judged
+        where not suppressed and not present
+        returning 1
+    )
+    select (select count(*) from inserted), count(*) filter (where suppressed and not present)
+    into v_staged, v_suppressed
+    from judged;
+    update campaigns
+    set status = case when status = 'draft' then 'staged' else status end,
+        stage_requested_at = null, request_error = null, updated_at = p_now
+    where id = p_campaign_id
+    returning status into v_status;
+    return jsonb_build_object('sequence', true, 'staged', v_staged,
+                              'suppressed', v_suppressed, 'status', v_status);
+end
+$$;
+
+-- As 0008's, reading a frontend's recipients through cr_frontend_contacts. Same
+-- signature.
+create or replace function cr_stage_campaign(p_campaign_id uuid, p_now timestamptz)
+returns jsonb
+language plpgsql
+set search_path = public, pg_temp
+as $$
+declare
+    v_status text;
+    v_staged int;
+    v_suppressed int;
+    v_more int;
+    v_more_suppressed int;
+begin
+    select status into v_status from campaigns where id = p_campaign_id for update;
+    if not found then
+        return jsonb_build_object('error', 'no such campaign');
+    end if;
+    if v_status in ('completed', 'cancelled') then
+        return jsonb_build_object('error', 'the campaign is ' || v_status
+                                  || ': nothing more is staged');
+    end if;
+    with source as (
+        select distinct on (lower(email)) email, to_name, metadata, created_at, id
+        from imported_contacts
+        where campaign_id = p_campaign_id and coalesce(email, '') <> ''
+        order by lower(email), created_at, id
+    ),
+    judged as (
+        select s.*,
+               exists (select 1 from suppressions x where x.email = lower(s.email)) as suppressed,
+               exists (select 1 from email_queue q
+                       where q.campaign_id = p_campaign_id
+                         and lower(trim(q.to_email)) = lower(s.email)) as present
+        from source s
+    ),
+    inserted as (
+        insert into email_queue (campaign_id, to_email, to_name, metadata, status,
+                                 created_at, updated_at)
+        select p_campaign_id, email, to_name, metadata, 'staged',
+               p_now + row_number() over (order by created_at, id) * interval '1 microsecond',
+               p_now
+        from judged
+        where not suppressed and not present
+        returning 1
+    )
+    select (select count(*) from inserted), count(*) filter (where suppressed and not present)
+    into v_staged, v_suppressed
+    from judged;
+    with judged as (
+        select f.*,
+               exists (select 1 from suppressions x where x.email = lower(f.email)) as suppressed,
+               exists (select 1 from email_queue q
+                       where q.campaign_id = p_campaign_id
+                         and lower(trim(q.to_email)) = lower(f.email)) as present
+        from cr_frontend_contacts(p_campaign_id) f
+    ),
+    inserted as (
+        insert into email_queue (campaign_id, to_email, to_name, metadata, status,
+                                 created_at, updated_at)
+        select p_campaign_id, email, to_name, metadata, 'staged',
+               p_now + (v_staged + row_number() over (order by contact_id))
+                       * interval '1 microsecond',
+               p_now
+        from judged
+        where not suppressed and not present
+        returning 1
+    )
+    select (select count(*) from inserted), count(*) filter (where suppressed and not present)
+    into v_more, v_more_suppressed
+    from judged;
+    v_staged := v_staged + v_more;
+    v_suppressed := v_suppressed + v_more_suppressed;
+    update campaigns
+    set status = case when status = 'draft' then 'staged' else status end,
+        stage_requested_at = null, request_error = null, updated_at = p_now
+    where id = p_campaign_id
+    returning status into v_status;
+    return jsonb_build_object('staged', v_staged, 'suppressed', v_suppressed,
+                              'status', v_status);
+end
+$$;
+
 call cr_restrict_routines();
 
 insert into cr_schema_migrations (version, name) values (11, '0011_sequence_windows.sql')

@@ -858,6 +858,43 @@ CREATE FUNCTION public.cr_fit_to_windows(p_windows jsonb, p_now timestamp with t
                               'rows', (select count(*) from fitted))
 $$;
 
+CREATE FUNCTION public.cr_frontend_contacts(p_campaign_id uuid) RETURNS TABLE(contact_id text, email text, to_name text, metadata jsonb)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $_$
+begin
+    if not cr_frontend_recipients_present() then
+        return;
+    end if;
+    return query execute $q$
+        with contact as (
+            select r.contact_id, to_jsonb(ct) as j
+            from campaign_recipients r
+            join contacts ct on ct.id = r.contact_id
+            where r.campaign_id = $1
+        ),
+        source as (
+            select distinct on (lower(trim(j ->> 'email')))
+                   trim(j ->> 'email') as email, contact_id::text as contact_id,
+                   coalesce(nullif(trim(j ->> 'name'), ''),
+                            nullif(trim(concat_ws(' ', j ->> 'first_name',
+                                                  j ->> 'last_name')), '')) as to_name,
+                   jsonb_strip_nulls(
+                       (case when jsonb_typeof(j -> 'custom_fields') = 'object'
+                             then j -> 'custom_fields' else '{}'::jsonb end)
+                       || (case when jsonb_typeof(j -> 'metadata') = 'object'
+                                then j -> 'metadata' else '{}'::jsonb end)
+                       || (j - 'id' - 'email' - 'metadata' - 'custom_fields'
+                             - 'user_id' - 'created_at' - 'updated_at')) as metadata
+            from contact
+            where coalesce(trim(j ->> 'email'), '') <> ''
+            order by lower(trim(j ->> 'email')), contact_id
+        )
+        select s.contact_id, s.email, s.to_name, s.metadata from source s
+    $q$ using p_campaign_id;
+end
+$_$;
+
 CREATE FUNCTION public.cr_frontend_recipients_present() RETURNS boolean
     LANGUAGE sql STABLE
     SET search_path TO 'public', 'pg_temp'
@@ -2085,7 +2122,7 @@ $$;
 CREATE FUNCTION public.cr_stage_campaign(p_campaign_id uuid, p_now timestamp with time zone) RETURNS jsonb
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
-    AS $_$
+    AS $$
 declare
     v_status text;
     v_staged int;
@@ -2128,58 +2165,30 @@ begin
     select (select count(*) from inserted), count(*) filter (where suppressed and not present)
     into v_staged, v_suppressed
     from judged;
-    if cr_frontend_recipients_present() then
-        execute $q$
-            with contact as (
-                select r.contact_id, to_jsonb(ct) as j
-                from campaign_recipients r
-                join contacts ct on ct.id = r.contact_id
-                where r.campaign_id = $1
-            ),
-            source as (
-                select distinct on (lower(trim(j ->> 'email')))
-                       trim(j ->> 'email') as email, contact_id,
-                       coalesce(nullif(trim(j ->> 'name'), ''),
-                                nullif(trim(concat_ws(' ', j ->> 'first_name',
-                                                      j ->> 'last_name')), '')) as to_name,
-                       jsonb_strip_nulls(
-                           (case when jsonb_typeof(j -> 'custom_fields') = 'object'
-                                 then j -> 'custom_fields' else '{}'::jsonb end)
-                           || (case when jsonb_typeof(j -> 'metadata') = 'object'
-                                    then j -> 'metadata' else '{}'::jsonb end)
-                           || (j - 'id' - 'email' - 'metadata' - 'custom_fields'
-                                 - 'user_id' - 'created_at' - 'updated_at')) as metadata
-                from contact
-                where coalesce(trim(j ->> 'email'), '') <> ''
-                order by lower(trim(j ->> 'email')), contact_id
-            ),
-            judged as (
-                select s.*,
-                       exists (select 1 from suppressions x
-                               where x.email = lower(s.email)) as suppressed,
-                       exists (select 1 from email_queue q
-                               where q.campaign_id = $1
-                                 and lower(trim(q.to_email)) = lower(s.email)) as present
-                from source s
-            ),
-            inserted as (
-                insert into email_queue (campaign_id, to_email, to_name, metadata, status,
-                                         created_at, updated_at)
-                select $1, email, to_name, metadata, 'staged',
-                       $2 + ($3 + row_number() over (order by contact_id))
-                            * interval '1 microsecond',
-                       $2
-                from judged
-                where not suppressed and not present
-                returning 1
-            )
-            select (select count(*) from inserted),
-                   count(*) filter (where suppressed and not present)
-            from judged
-        $q$ into v_more, v_more_suppressed using p_campaign_id, p_now, v_staged;
-        v_staged := v_staged + v_more;
-        v_suppressed := v_suppressed + v_more_suppressed;
-    end if;
+    with judged as (
+        select f.*,
+               exists (select 1 from suppressions x where x.email = lower(f.email)) as suppressed,
+               exists (select 1 from email_queue q
+                       where q.campaign_id = p_campaign_id
+                         and lower(trim(q.to_email)) = lower(f.email)) as present
+        from cr_frontend_contacts(p_campaign_id) f
+    ),
+    inserted as (
+        insert into email_queue (campaign_id, to_email, to_name, metadata, status,
+                                 created_at, updated_at)
+        select p_campaign_id, email, to_name, metadata, 'staged',
+               p_now + (v_staged + row_number() over (order by contact_id))
+                       * interval '1 microsecond',
+               p_now
+        from judged
+        where not suppressed and not present
+        returning 1
+    )
+    select (select count(*) from inserted), count(*) filter (where suppressed and not present)
+    into v_more, v_more_suppressed
+    from judged;
+    v_staged := v_staged + v_more;
+    v_suppressed := v_suppressed + v_more_suppressed;
     update campaigns
     set status = case when status = 'draft' then 'staged' else status end,
         stage_requested_at = null, request_error = null, updated_at = p_now
@@ -2188,12 +2197,12 @@ begin
     return jsonb_build_object('staged', v_staged, 'suppressed', v_suppressed,
                               'status', v_status);
 end
-$_$;
+$$;
 
 CREATE FUNCTION public.cr_stage_leads(p_campaign_id uuid, p_now timestamp with time zone) RETURNS jsonb
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
-    AS $$
+    AS $_$
 declare
     v_status text;
     v_staged int;
@@ -2209,10 +2218,18 @@ begin
                                   || ': nothing more is staged');
     end if;
     with source as (
-        select distinct on (lower(email)) email, to_name, metadata, created_at, id
-        from imported_contacts
-        where campaign_id = p_campaign_id and coalesce(email, '') <> ''
-        order by lower(email), created_at, id
+        -- Imported contacts first (a frontend's recipient of the same address is left
+        -- out), in the order they were imported, then a frontend's by contact id.
+        select distinct on (lower(email)) email, to_name, metadata, contact_id, origin, n
+        from (select i.email, i.to_name, i.metadata, null::text as contact_id, 0 as origin,
+                     row_number() over (order by i.created_at, i.id) as n
+              from imported_contacts i
+              where i.campaign_id = p_campaign_id and coalesce(i.email, '') <> ''
+              union all
+              select f.email, f.to_name, f.metadata, f.contact_id, 1,
+                     row_number() over (order by f.contact_id)
+              from cr_frontend_contacts(p_campaign_id) f) c
+        order by lower(email), origin, n
     ),
     judged as (
         select s.*,
@@ -2223,10 +2240,13 @@ begin
         from source s
     ),
     inserted as (
-        insert into campaign_leads (campaign_id, to_email, to_name, metadata, status,
-                                    created_at, updated_at)
-        select p_campaign_id, email, to_name, metadata, 'active',
-               p_now + row_number() over (order by created_at, id) * interval '1 microsecond',
+        insert into campaign_leads (campaign_id, contact_id, to_email, to_name, metadata,
+                                    status, created_at, updated_at)
+        select p_campaign_id,
+               case when contact_id ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$'
+                    then contact_id::uuid end,
+               email, to_name, metadata, 'active',
+               p_now + row_number() over (order by origin, n) * interval '1 microsecond',
                p_now
         from judged
         where not suppressed and not present
@@ -2243,7 +2263,7 @@ begin
     return jsonb_build_object('sequence', true, 'staged', v_staged,
                               'suppressed', v_suppressed, 'status', v_status);
 end
-$$;
+$_$;
 
 CREATE FUNCTION public.cr_start_send(p_id uuid, p_worker text, p_now timestamp with time zone, p_subject text, p_body text, p_model text, p_prompt_tokens integer, p_completion_tokens integer) RETURNS boolean
     LANGUAGE plpgsql
@@ -2746,6 +2766,8 @@ REVOKE ALL ON FUNCTION public.cr_finish(p_id uuid, p_worker text, p_now timestam
 REVOKE ALL ON FUNCTION public.cr_finish_v2(p_id uuid, p_worker text, p_now timestamp with time zone, p_status text, p_error text, p_failure_kind text, p_provider_message_id text, p_retry_at timestamp with time zone, p_give_back boolean) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_fit_to_windows(p_windows jsonb, p_now timestamp with time zone) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION public.cr_frontend_contacts(p_campaign_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_frontend_recipients_present() FROM PUBLIC;
 
