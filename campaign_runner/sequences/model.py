@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..intake.records import Launched, Staged, refused_unless_ok
-from ..stores.rows import parse_metadata
+from ..stores.rows import parse_metadata, parse_time
 
 # Lead statuses (the seam with the frontend).
 ACTIVE = "active"
@@ -188,6 +188,7 @@ class SequenceStatus:
     campaign_name: str | None
     leads: dict[str, int]  # by lead status, only those present
     steps: tuple[StepStatus, ...] = field(default_factory=tuple)
+    next_due: datetime | None = None  # the earliest next step of an active lead not queued
 
 
 class SequenceStore(Protocol):
@@ -302,6 +303,7 @@ def sequence_status_from(row: Mapping[str, Any]) -> SequenceStatus:
         campaign_name=row["campaign_name"],
         leads={status: int(n) for status, n in (_json(row["leads"]) or {}).items()},
         steps=tuple(steps),
+        next_due=parse_time(row.get("next_due")),
     )
 
 

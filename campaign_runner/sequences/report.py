@@ -15,6 +15,7 @@ def _rate(n: int, sent: int) -> float | None:
 
 def documents(statuses: list[SequenceStatus]) -> list[dict[str, Any]]:
     """`status --json`'s "sequences": [{campaign_id, campaign_name, leads: {STATUS: n},
+    next_due (ISO 8601 UTC, or null: no active lead has a step to come),
     steps: [{step_number, delay_days, delay_hours, variant_split, use_ai_generation,
     counts: {"A"|"B": {COUNTER: n}}, rates: {"A"|"B": {COUNTER: share of sent or null}}}]}]
     """
@@ -22,6 +23,7 @@ def documents(statuses: list[SequenceStatus]) -> list[dict[str, Any]]:
     for status in statuses:
         document = asdict(status)
         document["leads"] = {**dict.fromkeys(LEAD_STATUSES, 0), **status.leads}
+        document["next_due"] = status.next_due.isoformat() if status.next_due else None
         for step in document["steps"]:
             step["rates"] = {
                 variant: {name: _rate(counts[name], counts["sent"]) for name in COUNTERS[1:]}
@@ -35,8 +37,11 @@ def lines(statuses: list[SequenceStatus]) -> list[str]:
     out = []
     for status in statuses:
         leads = ", ".join(f"{status.leads[s]} {s}" for s in LEAD_STATUSES if status.leads.get(s))
+        due = ""
+        if status.next_due is not None:
+            due = f"; next step due {status.next_due.strftime('%Y-%m-%d %H:%M')} UTC"
         out.append(
-            f"sequence {status.campaign_name or status.campaign_id}: leads {leads or 'none'}"
+            f"sequence {status.campaign_name or status.campaign_id}: leads {leads or 'none'}{due}"
         )
         for step in status.steps:
             for variant, counts in step.counts.items():

@@ -46,6 +46,8 @@ def test_next_email_at_is_moved_forward_into_the_campaigns_window(kit: Kit) -> N
     assert report.progress == {"advanced": 1} and report.fitted == {"leads": 1}
     # Monday 10:00 + 10 h is 20:00, after hours: the step goes Tuesday at 09:00.
     assert _time(lead_row(kit.seed, evening)["next_email_at"]) == at(1, 9)
+    (shown,) = kit.store.sequence_status()  # type: ignore[attr-defined]
+    assert shown.next_due == at(1, 9)  # what `status` says comes next
     assert dispatch(kit, at(1, 8.9)).dispatched == {}
     assert dispatch(kit, at(1, 9)).dispatched == {"queued": 1}
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
+
 from campaign_runner.sequences import report
 from campaign_runner.sequences.model import SequenceStatus, StepStatus
 
@@ -38,3 +41,12 @@ def test_the_json_has_every_lead_status_and_the_rates() -> None:
     assert document["leads"]["completed"] == 0 and document["leads"]["active"] == 3
     step = document["steps"][0]
     assert step["rates"]["A"]["replied"] == 0.25 and step["rates"]["B"]["replied"] is None
+
+
+def test_the_next_step_due_is_said_in_utc_and_given_in_the_json() -> None:
+    due = replace(STATUS, next_due=datetime(2026, 12, 7, 14, 0, tzinfo=UTC))
+    assert report.lines([due])[0] == (
+        "sequence Follow-ups: leads 3 active, 1 replied; next step due 2026-12-07 14:00 UTC"
+    )
+    assert report.documents([due])[0]["next_due"] == "2026-12-07T14:00:00+00:00"
+    assert report.documents([STATUS])[0]["next_due"] is None

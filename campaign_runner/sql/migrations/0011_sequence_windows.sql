@@ -593,6 +593,36 @@ begin
 end
 $$;
 
+-- As 0010's, and each campaign's next_due: when the next step not queued yet of its
+-- active leads is due (fitted to the window, see cr_fit_to_windows), for `status`.
+-- Same signature.
+create or replace function cr_sequence_status() returns jsonb
+language sql stable
+set search_path = public, pg_temp
+as $$
+    select coalesce(jsonb_agg(jsonb_build_object(
+               'campaign_id', c.id, 'campaign_name', c.name,
+               'next_due', (select min(coalesce(l.next_email_at, l.created_at))
+                            from campaign_leads l
+                            where l.campaign_id = c.id and l.status = 'active'
+                              and not exists (select 1 from email_queue q
+                                              where q.lead_id = l.id
+                                                and q.step_number = l.current_step + 1)),
+               'leads', (select coalesce(jsonb_object_agg(status, n), '{}')
+                         from (select status, count(*) as n from campaign_leads
+                               where campaign_id = c.id group by status) b),
+               'steps', (select coalesce(jsonb_agg(to_jsonb(s) - 'campaign_id' - 'id'
+                                                   - 'created_at' - 'updated_at'
+                                                   - 'variant_a_subject' - 'variant_a_body'
+                                                   - 'variant_b_subject' - 'variant_b_body'
+                                                   - 'ai_prompt_context'
+                                                   order by s.step_number), '[]')
+                         from campaign_sequences s where s.campaign_id = c.id))
+           order by c.name, c.id), '[]')
+    from campaigns c
+    where exists (select 1 from campaign_leads l where l.campaign_id = c.id)
+$$;
+
 call cr_restrict_routines();
 
 insert into cr_schema_migrations (version, name) values (11, '0011_sequence_windows.sql')

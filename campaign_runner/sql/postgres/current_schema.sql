@@ -2040,6 +2040,12 @@ CREATE FUNCTION public.cr_sequence_status() RETURNS jsonb
     AS $$
     select coalesce(jsonb_agg(jsonb_build_object(
                'campaign_id', c.id, 'campaign_name', c.name,
+               'next_due', (select min(coalesce(l.next_email_at, l.created_at))
+                            from campaign_leads l
+                            where l.campaign_id = c.id and l.status = 'active'
+                              and not exists (select 1 from email_queue q
+                                              where q.lead_id = l.id
+                                                and q.step_number = l.current_step + 1)),
                'leads', (select coalesce(jsonb_object_agg(status, n), '{}')
                          from (select status, count(*) as n from campaign_leads
                                where campaign_id = c.id group by status) b),

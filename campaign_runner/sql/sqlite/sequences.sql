@@ -324,7 +324,12 @@ VALUES (:mailbox, :uid, :message_id, :kind, :lead_id, :detail, :received_at, :no
 ON CONFLICT (mailbox, message_id) DO NOTHING;
 
 -- name: sequence_status_campaigns
-SELECT c.id AS campaign_id, c.name AS campaign_name
+SELECT c.id AS campaign_id, c.name AS campaign_name,
+       (SELECT coalesce(l.next_email_at, l.created_at) FROM campaign_leads l
+        WHERE l.campaign_id = c.id AND l.status = 'active'
+          AND NOT EXISTS (SELECT 1 FROM email_queue q
+                          WHERE q.lead_id = l.id AND q.step_number = l.current_step + 1)
+        ORDER BY julianday(coalesce(l.next_email_at, l.created_at)) LIMIT 1) AS next_due
 FROM campaigns c
 WHERE EXISTS (SELECT 1 FROM campaign_leads l WHERE l.campaign_id = c.id)
 ORDER BY c.name, c.id;
