@@ -37,8 +37,15 @@ COLUMNS = (
     "bounce_class",
     "complained_at",
     "unsubscribed_at",
+    # A sequence step's row: its lead, step and variant, and the end of the span of the
+    # campaign's window it may go in (null for a single email).
+    "lead_id",
+    "step_number",
+    "variant",
+    "send_before",
 )
-TIMES = frozenset(c for c in COLUMNS if c.endswith("_at") or c == "scheduled_for")
+TIMES = frozenset(c for c in COLUMNS if c.endswith("_at") or c in ("scheduled_for", "send_before"))
+WHOLE_NUMBERS = frozenset({"attempts", "step_number"})
 ERROR_WIDTH = 60
 
 
@@ -50,7 +57,7 @@ def normal(row: Mapping[str, Any]) -> dict[str, Any]:
         if column in TIMES and value is not None:
             moment = parse_time(value)
             value = moment.astimezone(UTC).isoformat() if moment else None
-        elif column == "attempts" and value is not None:
+        elif column in WHOLE_NUMBERS and value is not None:
             value = int(value)
         elif value is not None:
             value = str(value)
@@ -84,7 +91,7 @@ def as_table(campaign: CampaignRef, rows: Iterable[Mapping[str, Any]]) -> str:
     lines = [
         f"Campaign {campaign.name!r} ({campaign.key or campaign.id}), {campaign.status}",
         "",
-        f"{'recipient':<32} {'status':<10} {'kind':<10} {'scheduled (UTC)':<20} "
+        f"{'recipient':<32} {'step':<5} {'status':<10} {'kind':<10} {'scheduled (UTC)':<20} "
         f"{'sent (UTC)':<20} error",
     ]
     count = 0
@@ -94,9 +101,11 @@ def as_table(campaign: CampaignRef, rows: Iterable[Mapping[str, Any]]) -> str:
         error = " ".join((r["error"] or "").split())
         if len(error) > ERROR_WIDTH:
             error = error[: ERROR_WIDTH - 1] + "…"
+        step = f"{r['step_number']}{r['variant'] or ''}" if r["step_number"] else ""
         lines.append(
-            f"{r['to_email'] or '':<32} {r['status'] or '':<10} {r['failure_kind'] or '':<10} "
-            f"{_short(r['scheduled_for']):<20} {_short(r['sent_at']):<20} {error}"
+            f"{r['to_email'] or '':<32} {step:<5} {r['status'] or '':<10} "
+            f"{r['failure_kind'] or '':<10} {_short(r['scheduled_for']):<20} "
+            f"{_short(r['sent_at']):<20} {error}"
         )
     lines += ["", f"{count} rows"]
     return "\n".join(lines) + "\n"

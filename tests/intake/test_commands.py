@@ -217,7 +217,7 @@ def test_rows_in_csv_have_the_stable_header(cli: Cli, tmp_path: Path) -> None:
     assert header == (
         "id,to_email,to_name,status,failure_kind,error,from_email,scheduled_for,sent_at,"
         "attempts,provider_message_id,delivered_at,opened_at,clicked_at,bounced_at,"
-        "bounce_class,complained_at,unsubscribed_at"
+        "bounce_class,complained_at,unsubscribed_at,lead_id,step_number,variant,send_before"
     )
     assert ",a@example.org,Ana,staged," in row
 

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from campaign_runner.intake.records import CampaignRef
+from campaign_runner.intake.rows_export import as_table, normal
 from campaign_runner.ports import Pacing
 from campaign_runner.sequences.dispatch import Dispatcher
 from campaign_runner.sequences.model import Inbound, MailboxState
@@ -142,3 +144,16 @@ def test_outside_the_workers_window_only_rows_bound_to_their_campaigns_are_claim
     bound = kit.store.claim("w1", 10, at(0, 10), Pacing(), bound_only=True)
     assert [e.id for e in bound] == [step["id"]]
     assert [e.id for e in kit.store.claim("w1", 10, at(0, 10), Pacing())] == [plain]
+
+
+def test_rows_name_each_steps_lead_step_variant_and_window_end(kit: Kit) -> None:
+    campaign = sequence_campaign(kit.seed, [{}], **OFFICE)
+    one = lead(kit.seed, campaign, 1, created_at=at(0, 9))
+    dispatch(kit, at(0, 10))
+
+    (row,) = [normal(r) for r in kit.store.rows_page(campaign, None, None, 10)]  # type: ignore[attr-defined]
+    assert (row["lead_id"], row["step_number"], row["variant"]) == (one, 1, "A")
+    assert row["send_before"] == at(0, 17).isoformat()
+    ref = CampaignRef(campaign, None, "Steps", "sending")
+    table = as_table(ref, kit.store.rows_page(campaign, None, None, 10))  # type: ignore[attr-defined]
+    assert "lead1@example.org                1A    queued" in table
