@@ -39,6 +39,7 @@ from ..sequences.model import (
 )
 
 S = sql.queries("sqlite/sequences.sql")
+Q = sql.queries("sqlite/queries.sql")
 SCHEMA_FILE = "sqlite/sequences_schema.sql"
 UPGRADES_FILE = "sqlite/sequences_upgrades.sql"
 
@@ -55,10 +56,13 @@ def stop_leads(
     at: datetime,
     now: datetime,
 ) -> list[str]:
-    """cr_stop_leads: the leads stopped, and their rows not yet started failed."""
+    """cr_stop_leads: the leads stopped, and their rows not yet started failed (a claimed
+    one giving back its domain's pacing, as its own finish would)."""
     params = {"status": status, "reason": reason, "at": _iso(at), "now": _iso(now)}
     stopped = [r[0] for r in db.execute(S["stop_leads"], {"ids": json.dumps(list(ids)), **params})]
     if stopped:
+        claimed = db.execute(S["claimed_rows_of"], {"ids": json.dumps(stopped)}).fetchall()
+        db.executemany(Q["give_back_pacing"], [dict(row) for row in claimed])
         db.execute(S["fail_stopped_rows"], {"ids": json.dumps(stopped), **params})
     return stopped
 

@@ -157,3 +157,21 @@ def test_rows_name_each_steps_lead_step_variant_and_window_end(kit: Kit) -> None
     ref = CampaignRef(campaign, None, "Steps", "sending")
     table = as_table(ref, kit.store.rows_page(campaign, None, None, 10))  # type: ignore[attr-defined]
     assert "lead1@example.org                1A    queued" in table
+
+
+def test_a_claimed_step_of_a_lead_that_replies_gives_its_domains_slot_back(kit: Kit) -> None:
+    campaign = sequence_campaign(kit.seed, [{}])
+    leads = [lead(kit.seed, campaign, n) for n in (1, 2)]
+    dispatch(kit, T0)
+    paced = Pacing(min_interval_seconds=210)
+    (claimed,) = kit.store.claim("w1", 10, T0, paced)  # one a domain: the other waits
+    replier = next(i for i in leads if lead_row(kit.seed, i)["rows"][0]["id"] == claimed.id)
+    assert claimed.message_id_header is not None
+    answer = Inbound(1, "<r@mail.test>", "reply", references=(claimed.message_id_header,))
+    kit.store.record_inbound("box", "", MailboxState(1, 1), [answer], T0)  # type: ignore[attr-defined]
+
+    (row,) = lead_row(kit.seed, replier)["rows"]
+    assert (row["status"], row["failure_kind"]) == ("failed", "stopped")
+    # Nothing left for the replier: the domain's slot is the other lead's at once.
+    (other,) = kit.store.claim("w1", 10, T0 + timedelta(seconds=1), paced)
+    assert other.id != claimed.id

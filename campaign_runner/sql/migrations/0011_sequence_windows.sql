@@ -623,6 +623,55 @@ as $$
     where exists (select 1 from campaign_leads l where l.campaign_id = c.id)
 $$;
 
+-- As 0010's, and a stopped lead's row that a worker claimed but has not started gives
+-- its domain's pacing back (0010 failed it and kept the slot and the day's unit taken
+-- for a message that never left). Same signature.
+create or replace function cr_stop_leads(
+    p_ids uuid[],
+    p_status text,
+    p_reason text,
+    p_at timestamptz,
+    p_now timestamptz
+) returns int
+language plpgsql
+set search_path = public, pg_temp
+as $$
+declare
+    v_stopped uuid[];
+begin
+    with stopped as (
+        update campaign_leads l
+        set status = p_status, error = p_reason,
+            -- the last step sent, even when the progress has not counted it yet
+            stopped_step = greatest(l.current_step,
+                                    (select max(q.step_number) from email_queue q
+                                     where q.lead_id = l.id and q.status = 'sent')),
+            replied_at = case when p_status = 'replied' then p_at else l.replied_at end,
+            updated_at = p_now
+        where l.id = any(p_ids)
+          and (l.status in ('active', 'paused')
+               or (p_status = 'replied' and l.status = 'completed'))
+        returning l.id
+    )
+    select coalesce(array_agg(id), '{}') into v_stopped from stopped;
+    -- A row a worker has claimed but not started ends as its worker's own finish would
+    -- end it (cr_finish_v2), giving back what its claim took of the domain's pacing.
+    perform cr_finish_v2(q.id, q.locked_by, p_now, 'failed',
+                         'not sent: the lead is ' || p_status
+                         || coalesce(' (' || p_reason || ')', ''),
+                         'stopped', null, null, false)
+    from email_queue q
+    where q.lead_id = any(v_stopped) and q.status = 'processing'
+      and q.send_started_at is null;
+    update email_queue q
+    set status = 'failed', failure_kind = 'stopped',
+        error = 'not sent: the lead is ' || p_status || coalesce(' (' || p_reason || ')', ''),
+        updated_at = p_now
+    where q.lead_id = any(v_stopped) and q.status = 'queued';
+    return cardinality(v_stopped);
+end
+$$;
+
 call cr_restrict_routines();
 
 insert into cr_schema_migrations (version, name) values (11, '0011_sequence_windows.sql')

@@ -2325,12 +2325,20 @@ begin
         returning l.id
     )
     select coalesce(array_agg(id), '{}') into v_stopped from stopped;
+    -- A row a worker has claimed but not started ends as its worker's own finish would
+    -- end it (cr_finish_v2), giving back what its claim took of the domain's pacing.
+    perform cr_finish_v2(q.id, q.locked_by, p_now, 'failed',
+                         'not sent: the lead is ' || p_status
+                         || coalesce(' (' || p_reason || ')', ''),
+                         'stopped', null, null, false)
+    from email_queue q
+    where q.lead_id = any(v_stopped) and q.status = 'processing'
+      and q.send_started_at is null;
     update email_queue q
     set status = 'failed', failure_kind = 'stopped',
         error = 'not sent: the lead is ' || p_status || coalesce(' (' || p_reason || ')', ''),
         updated_at = p_now
-    where q.lead_id = any(v_stopped) and q.status in ('queued', 'processing')
-      and q.send_started_at is null;
+    where q.lead_id = any(v_stopped) and q.status = 'queued';
     return cardinality(v_stopped);
 end
 $$;

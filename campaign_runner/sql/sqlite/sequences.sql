@@ -20,6 +20,14 @@ SET status = 'failed', failure_kind = 'stopped',
 WHERE lead_id IN (SELECT value FROM json_each(:ids)) AND status IN ('queued', 'processing')
   AND send_started_at IS NULL;
 
+-- name: claimed_rows_of
+-- The rows of these leads a worker claimed but has not started, for giving back what
+-- their claims took of their domains' pacing (queries.sql's give_back_pacing).
+SELECT lower(substr(from_email, instr(from_email, '@') + 1)) AS domain, locked_at
+FROM email_queue
+WHERE lead_id IN (SELECT value FROM json_each(:ids)) AND status = 'processing'
+  AND send_started_at IS NULL;
+
 -- name: suppressed_leads
 SELECT l.id,
        max(coalesce(s.reason, '') LIKE '%bounce%' OR coalesce(s.source, '') LIKE '%bounce%'
