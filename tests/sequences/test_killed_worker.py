@@ -1,11 +1,14 @@
 """A worker killed with SIGKILL in the middle of a sequence: the next worker carries
 every lead on, no step is queued or sent twice, and what the killed one may have sent
-stays ambiguous, never sent again (real worker processes on Postgres and SQLite)."""
+stays ambiguous, never sent again (real worker processes on SQLite, Postgres, and
+Supabase through the loopback PostgREST)."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -13,11 +16,13 @@ import pytest
 from psycopg.rows import dict_row
 
 from campaign_runner.stores.sqlite import SqliteStore
+from tests.fakes.postgrest import FakePostgrest
 from tests.reliability.workers import start_worker
 from tests.stores.kits import T0
 from tests.stores.postgres_kit import PostgresSeeder
 from tests.stores.sequence_seed import lead, sequence_campaign
 from tests.stores.sqlite_kit import SqliteSeeder
+from tests.stores.supabase_kit import SERVICE_ROLE_KEY
 
 LEADS = 60
 SUMMARY = {
@@ -30,13 +35,28 @@ SUMMARY = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@dataclass(frozen=True)
+class Database:
+    url: str  # where the seeder and the summary read: sqlite:/// or postgresql://
+    settings: dict[str, str]  # how the workers reach it
+
+
+@pytest.fixture(params=["sqlite", "postgres", "supabase"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "sqlite":
+        path = tmp_path / "queue.db"
+        SqliteStore(path).close()
+        yield Database(f"sqlite:///{path}", {"DATABASE_URL": f"sqlite:///{path}"})
+        return
+    dsn = str(request.getfixturevalue("pg_db"))
     if request.param == "postgres":
-        return str(request.getfixturevalue("pg_db"))
-    path = tmp_path / "queue.db"
-    SqliteStore(path).close()
-    return f"sqlite:///{path}"
+        yield Database(dsn, {"DATABASE_URL": dsn})
+        return
+    # The workers post every call to the loopback PostgREST, which runs it on `dsn`.
+    with FakePostgrest(dsn, SERVICE_ROLE_KEY) as server:
+        yield Database(
+            dsn, {"SUPABASE_URL": server.url, "SUPABASE_SERVICE_ROLE_KEY": SERVICE_ROLE_KEY}
+        )
 
 
 def summary(url: str) -> list[dict]:
@@ -57,19 +77,19 @@ def summary(url: str) -> list[dict]:
 
 
 def test_a_worker_killed_mid_sequence_loses_nothing_and_sends_nothing_twice(
-    database: str, tmp_path: Path
+    database: Database, tmp_path: Path
 ) -> None:
     seed = (
-        PostgresSeeder(database)
-        if database.startswith("postgres")
-        else SqliteSeeder(Path(database.removeprefix("sqlite:///")))
+        PostgresSeeder(database.url)
+        if database.url.startswith("postgres")
+        else SqliteSeeder(Path(database.url.removeprefix("sqlite:///")))
     )
     campaign = sequence_campaign(seed, [{}, {}, {}])
     for n in range(LEADS):
         lead(seed, campaign, n, created_at=T0)
     seed.close()
     env = {
-        "DATABASE_URL": database,
+        **database.settings,
         "SENDER": "outbox",
         "OUTBOX_DIR": str(tmp_path / "outbox"),
         "GENERATOR": "template",
@@ -90,13 +110,13 @@ def test_a_worker_killed_mid_sequence_loses_nothing_and_sends_nothing_twice(
         first.kill()  # between, or in the middle of, a dispatch and a cycle
     with start_worker({**env, "WORKER_ID": "second"}, tmp_path) as second:
         deadline = time.monotonic() + 60
-        while any(lead["status"] == "active" for lead in summary(database)):
+        while any(lead["status"] == "active" for lead in summary(database.url)):
             assert time.monotonic() < deadline, second.log.tail()
             time.sleep(0.3)
         second.stop()
 
     files = {p.stem for p in (tmp_path / "outbox").glob("*.eml")}
-    leads = summary(database)
+    leads = summary(database.url)
     assert len(leads) == LEADS
     sent = set()
     for one in leads:
