@@ -17,6 +17,18 @@ from .postgres_kit import PostgresSeeder, execute, run
 from .test_intake import COLUMNS, FROZEN, NO_SCHEDULE, RULES
 
 
+def with_recipients(store: PostgresStore, dsn: str, campaign: str) -> None:
+    """A frontend's contacts, all of them the campaign's recipients, and one imported
+    contact whose address one of them has too."""
+    run(dsn, "frontend_recipients")
+    execute(
+        dsn, "insert into campaign_recipients select %(id)s::uuid, id from contacts", id=campaign
+    )
+    store.import_contacts(
+        campaign, [Contact(2, "imported@example.com", "Imp", {"first_name": "Imp"})], T0
+    )
+
+
 def test_stage_takes_a_frontends_recipients_and_every_column_of_their_contacts(
     pg_fresh_dsn: str,
 ) -> None:
@@ -24,15 +36,7 @@ def test_stage_takes_a_frontends_recipients_and_every_column_of_their_contacts(
     store = PostgresStore(pg_fresh_dsn)
     try:
         campaign = store.apply_campaign("spring", COLUMNS, FROZEN, T0).campaign_id
-        run(pg_fresh_dsn, "frontend_recipients")
-        execute(
-            pg_fresh_dsn,
-            "insert into campaign_recipients select %(id)s::uuid, id from contacts",
-            id=campaign,
-        )
-        store.import_contacts(
-            campaign, [Contact(2, "imported@example.com", "Imp", {"first_name": "Imp"})], T0
-        )
+        with_recipients(store, pg_fresh_dsn, campaign)
 
         staged = store.stage_campaign(campaign, T0)
         again = store.stage_campaign(campaign, T0)
@@ -107,18 +111,10 @@ def test_a_sequence_campaigns_stage_makes_a_frontends_recipients_leads(
             "use_ai_generation": False,
         }
         store.put_steps(campaign, False, [{**step, "variant_a_body": "Hi"}], T0)
-        run(pg_fresh_dsn, "frontend_recipients")
-        execute(
-            pg_fresh_dsn,
-            "insert into campaign_recipients select %(id)s::uuid, id from contacts",
-            id=campaign,
-        )
+        with_recipients(store, pg_fresh_dsn, campaign)
         execute(
             pg_fresh_dsn,
             "insert into suppressions (email, reason) values ('ben@example.net', 'tests')",
-        )
-        store.import_contacts(
-            campaign, [Contact(2, "imported@example.com", "Imp", {"first_name": "Imp"})], T0
         )
 
         staged = store.stage_campaign(campaign, T0)
