@@ -39,15 +39,17 @@ def samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def wait_for_sent(url: str, process) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """The metrics once the pipeline has counted one sent email."""
+    """The metrics once the pipeline has counted one sent email and ended the cycle that
+    sent it (a cycle's duration is counted at its end, after its emails)."""
     key = ("campaign_runner_emails_total", (("failure_kind", ""), ("outcome", "sent")))
+    cycles = ("campaign_runner_cycle_duration_seconds_count", ())
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         try:
             found = samples(url)
         except httpx.TransportError:  # not listening yet
             found = {}
-        if found.get(key):
+        if found.get(key) and found.get(cycles):
             return found
         time.sleep(0.05)
     raise AssertionError(f"no sent email counted (worker exit code {process.poll()})")

@@ -135,6 +135,10 @@ create or replace function cr_claim_v2(
 ) returns jsonb
 language plpgsql
 set search_path = public, pg_temp
+-- Planned for each call's own values: a generic plan cannot fold p_bound_only and
+-- p_now, and guessing their selectivity it may leave the ordered index for a bitmap
+-- scan and a sort of every due row of a domain (the cost the paced claim avoids).
+set plan_cache_mode = force_custom_plan
 as $$
 declare
     v_interval int := coalesce(p_min_interval_seconds, 0);
@@ -218,16 +222,17 @@ begin
             for update of q skip locked
         ) picked;
     else
-        -- The plain claim: the partial index in due order, the LIMIT, SKIP LOCKED.
+        -- The plain claim: the partial index in due order, the LIMIT, SKIP LOCKED. The
+        -- campaign is looked up row by row, as in the paced claim: planned for a long
+        -- due backlog, a join hashes every due row and sorts them.
         select array_agg(picked.id) into v_ids
         from (
             select q.id
             from email_queue q
-            left join campaigns c on c.id = q.campaign_id
             where q.status = 'queued' and q.scheduled_for <= p_now
               and (q.send_before is null or q.send_before > p_now)
               and (not p_bound_only or q.send_before is not null)
-              and cr_claimable(c.status)
+              and cr_claimable((select c.status from campaigns c where c.id = q.campaign_id))
             order by q.scheduled_for, q.id
             limit p_limit
             for update of q skip locked

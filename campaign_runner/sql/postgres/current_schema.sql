@@ -213,6 +213,7 @@ $$;
 CREATE FUNCTION public.cr_claim_v2(p_worker text, p_limit integer, p_now timestamp with time zone, p_min_interval_seconds integer, p_daily_cap integer, p_day_start timestamp with time zone, p_bound_only boolean) RETURNS jsonb
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
+    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 declare
     v_interval int := coalesce(p_min_interval_seconds, 0);
@@ -296,16 +297,17 @@ begin
             for update of q skip locked
         ) picked;
     else
-        -- The plain claim: the partial index in due order, the LIMIT, SKIP LOCKED.
+        -- The plain claim: the partial index in due order, the LIMIT, SKIP LOCKED. The
+        -- campaign is looked up row by row, as in the paced claim: planned for a long
+        -- due backlog, a join hashes every due row and sorts them.
         select array_agg(picked.id) into v_ids
         from (
             select q.id
             from email_queue q
-            left join campaigns c on c.id = q.campaign_id
             where q.status = 'queued' and q.scheduled_for <= p_now
               and (q.send_before is null or q.send_before > p_now)
               and (not p_bound_only or q.send_before is not null)
-              and cr_claimable(c.status)
+              and cr_claimable((select c.status from campaigns c where c.id = q.campaign_id))
             order by q.scheduled_for, q.id
             limit p_limit
             for update of q skip locked
