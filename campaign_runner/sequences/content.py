@@ -106,8 +106,10 @@ def preview(
             earlier=tuple(earlier),
         )
         content = _content(lead, generator)
+        if number == step_number:
+            return content
         earlier.append(Earlier(number, content.subject, content.body))
-    return content
+    raise RowError(f"there is no step {step_number}: steps are numbered 1, 2, 3 ...")
 
 
 def _content(lead: DueLead, generator: Generator) -> Content:
