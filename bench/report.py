@@ -23,6 +23,7 @@ KEPT_SECTIONS = (
     "Leases",
     "Events ingest",
     "Claim window gate",
+    "Fitting to windows",
 )
 
 

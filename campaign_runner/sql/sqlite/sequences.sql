@@ -154,6 +154,8 @@ WHERE c.status IN ('scheduled', 'sending', 'paused')
 ORDER BY c.id;
 
 -- name: fit_leads
+-- cr_fit_to_windows's leads: each gap before a span still to open (from the end of the
+-- span before it, or from the start of time), read as a range of campaign_leads_due.
 WITH spans AS (
     SELECT json_extract(w.value, '$.campaign_id') AS campaign_id,
            json_extract(o.value, '$[0]') AS opens_at,
@@ -161,30 +163,26 @@ WITH spans AS (
            julianday(json_extract(o.value, '$[1]')) AS closes
     FROM json_each(:windows) AS w, json_each(w.value, '$.openings') AS o
 ),
-unfitted AS (
-    SELECT l.id, julianday(coalesce(l.next_email_at, l.created_at)) AS due
-    FROM campaign_leads l
-    WHERE l.status = 'active'
-      AND l.campaign_id IN (SELECT campaign_id FROM spans)
-      AND NOT EXISTS (SELECT 1 FROM email_queue q
-                      WHERE q.lead_id = l.id AND q.step_number = l.current_step + 1)
+gaps AS (
+    SELECT campaign_id, opens, opens_at,
+           coalesce(lag(closes) OVER (PARTITION BY campaign_id ORDER BY opens), 0) AS since
+    FROM spans
 ),
 target AS (
-    SELECT u.id,
-           (SELECT s.opens_at FROM spans s
-            WHERE s.campaign_id = l.campaign_id AND s.opens > u.due
-            ORDER BY s.opens LIMIT 1) AS opens_at
-    FROM unfitted u
-    JOIN campaign_leads l ON l.id = u.id
-    WHERE u.due < (SELECT max(s.closes) FROM spans s WHERE s.campaign_id = l.campaign_id)
-      AND NOT EXISTS (SELECT 1 FROM spans s
-                      WHERE s.campaign_id = l.campaign_id
-                        AND u.due >= s.opens AND u.due < s.closes)
+    SELECT l.id, g.opens_at
+    FROM gaps g
+    JOIN campaign_leads l
+      ON l.campaign_id = g.campaign_id AND l.status = 'active'
+     AND julianday(coalesce(l.next_email_at, l.created_at)) >= g.since
+     AND julianday(coalesce(l.next_email_at, l.created_at)) < g.opens
+    WHERE g.opens > julianday(:now)
+      AND NOT EXISTS (SELECT 1 FROM email_queue q
+                      WHERE q.lead_id = l.id AND q.step_number = l.current_step + 1)
 )
 UPDATE campaign_leads
 SET next_email_at = t.opens_at, updated_at = :now
 FROM target t
-WHERE campaign_leads.id = t.id AND julianday(t.opens_at) > julianday(:now);
+WHERE campaign_leads.id = t.id;
 
 -- name: fit_rows
 WITH spans AS (
