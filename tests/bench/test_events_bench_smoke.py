@@ -4,25 +4,11 @@ SparkPost and four statements (lease, the empty page, settling, letting go)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from .run import figures as bench_figures
 
 
 def test_the_events_bench_counts_one_statement_per_page_and_four_per_empty_poll() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.events_ingest", "--smoke", "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    figures = json.loads(done.stdout)
+    figures = bench_figures("bench.events_ingest", "--smoke", "--json")
 
     pages = -(-figures["events"] // figures["per_page"])
     assert figures["events"] == 3 * figures["rows"]

@@ -3,25 +3,11 @@ first run moves the night half of the leads, and a run that moves nothing is tim
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from .run import figures as bench_figures
 
 
 def test_the_fit_bench_moves_the_night_half_then_times_idle_runs() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.fit_cost", "--leads", "20", "40", "--samples", "3"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    figures = json.loads(done.stdout)
+    figures = bench_figures("bench.fit_cost", "--leads", "20", "40", "--samples", "3")
     assert [(f["store"], f["leads"], f["moved"]) for f in figures["fits"]] == [
         ("postgres", 20, 10),
         ("postgres", 40, 20),
