@@ -3,11 +3,10 @@
 before it (0005's `cr_claim`, loaded beside it from that migration's own text as
 `cr_claim_0005`), side by side in one run on one database.
 
-50 due rows over 50 sending domains, on a table of `history` sent rows, and a
-backlog of `backlog` due rows over the same domains: each sample claims 50 rows
-with one function and puts them back, the two functions taking turns; plain
-(pacing off) and paced (`DOMAIN_MIN_INTERVAL_SECONDS=210`). The figure is each
-median and their ratio. Prints one JSON object.
+`backlog` due rows over 50 sending domains, on a table of `history` sent rows: each
+sample claims 50 rows with one function and puts them back, the two functions
+taking turns; plain (pacing off) and paced (`DOMAIN_MIN_INTERVAL_SECONDS=210`). The
+figure is each median and their ratio. Prints one JSON object.
 """
 
 from __future__ import annotations

@@ -51,10 +51,10 @@ class Idle:
     closed_hours: float  # how long it slept, at the defaults
 
 
-# Asleep, the worker looks once at start and then once an hour (60 dispatch intervals)
-# for a campaign whose own window opens before its own: at most this many an hour
-# slept, plus the one at start.
-ASLEEP_LOOK = "cr_sequence_schedules"
+# Asleep, the worker makes the dispatcher's look for live campaigns once at start and
+# then once an hour (60 dispatch intervals), for a campaign whose own window opens
+# before its own.
+(ASLEEP_LOOK,) = DISPATCH
 
 
 def run(dsn: str, seconds: float) -> Idle:

@@ -35,12 +35,12 @@ log = structlog.get_logger("campaign_runner")
 # A lease can only have run out LEASE_SECONDS after its claim: looking for expired
 # ones a few times a lease, rather than every cycle, lets an idle cycle cost one claim.
 RECOVERY_CHECKS_PER_LEASE = 4
-# Writing back outcomes before exiting: the first wait, and how long before a stop
-# signal's timer ends the process the last attempt must be over, so its report is logged.
 # A sleeping worker looks for campaigns whose own window opens before its own once
 # every this many SEQUENCE_DISPATCH_SECONDS (an hour at the default); awake, the
 # dispatcher reads them each run.
 LOOKS_ASLEEP_EVERY = 60
+# Writing back outcomes before exiting: the first wait, and how long before a stop
+# signal's timer ends the process the last attempt must be over, so its report is logged.
 WRITE_BACK_FIRST_WAIT_SECONDS = 0.5
 WRITE_BACK_MARGIN_SECONDS = 1.0
 
@@ -223,11 +223,11 @@ class Worker:
                 # Wake at least hourly, so a changed system clock cannot oversleep by days.
                 self._sleep(min((opens - now).total_seconds(), 3600.0))
                 continue
+            own = self.window.is_open(now)
             if announced is not None:
-                log.info("window_open", own=self.window.is_open(now))
+                log.info("window_open", own=own)
                 announced = None
             full = False
-            own = self.window.is_open(now)
             try:
                 report = self.pipeline.run_cycle(
                     more=self._claiming_for_one_poll(own), recover=False, bound_only=not own

@@ -74,11 +74,10 @@ class Dispatcher:
         now = self.clock()
         report = DispatchReport()
         schedules = self.store.sequence_schedules(now)
+        windows = self.windows(schedules)
         if not schedules:  # no live sequence campaign: nothing more to ask
-            self.campaign_windows = {}
             return report
         report.progress = self.store.sequence_progress(now)
-        windows = self.windows(schedules)
         due = {str(row["campaign_id"]) for row in schedules if row["due"]}
         opened = [
             OpenCampaign(campaign_id, *local_day(now, window))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -134,10 +134,14 @@ def test_openings_after_the_close_begin_with_the_next_day() -> None:
 
 
 def test_openings_keep_local_hours_across_a_dst_change() -> None:
-    spans = WINDOW.openings(la(2026, 10, 30, 18, 0), 3)  # Friday; fall back on Sunday
-    assert [c - o for o, c in spans] == [spans[0][1] - spans[0][0]] * len(spans)
-    assert spans[0][0] == la(2026, 11, 2, 9, 0)
-    assert spans[0][0].astimezone(UTC).hour == 17  # 09:00 PST, where it was 16 in PDT
+    spans = WINDOW.openings(la(2026, 10, 29, 12, 0), 4)  # Thursday; fall back on Sunday
+    assert [o.astimezone(LA) for o, _ in spans] == [
+        la(2026, 10, 29, 9, 0),
+        la(2026, 10, 30, 9, 0),
+        la(2026, 11, 2, 9, 0),
+    ]
+    assert [o.astimezone(UTC).hour for o, _ in spans] == [16, 16, 17]  # PDT, PDT, PST
+    assert all(c - o == timedelta(hours=8) for o, c in spans)
 
 
 def test_openings_that_meet_at_midnight_are_one_span() -> None:
