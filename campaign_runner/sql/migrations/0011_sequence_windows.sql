@@ -465,6 +465,31 @@ begin
 end
 $$;
 
+-- What a stage takes, each address once: the campaign's imported contacts first, in
+-- the order they were imported (a frontend's recipient of the same address is left
+-- out), then a frontend's recipients by contact id; `n` is that order. Both stages
+-- read it, into rows (cr_stage_campaign) or leads (cr_stage_leads).
+create or replace function cr_stage_source(p_campaign_id uuid)
+returns table (email text, to_name text, metadata jsonb, contact_id text, n bigint)
+language sql stable
+set search_path = public, pg_temp
+as $$
+    select email, to_name, metadata, contact_id, row_number() over (order by origin, n)
+    from (
+        select distinct on (lower(trim(email))) email, to_name, metadata, contact_id,
+                                                origin, n
+        from (select i.email, i.to_name, i.metadata, null::text as contact_id, 0 as origin,
+                     row_number() over (order by i.created_at, i.id) as n
+              from imported_contacts i
+              where i.campaign_id = p_campaign_id and coalesce(i.email, '') <> ''
+              union all
+              select f.email, f.to_name, f.metadata, f.contact_id, 1,
+                     row_number() over (order by f.contact_id)
+              from cr_frontend_contacts(p_campaign_id) f) c
+        order by lower(trim(email)), origin, n
+    ) chosen
+$$;
+
 -- As 0010's, and a frontend's campaign_recipients become leads too (with their
 -- contact_id), as they become rows for a single email. Same signature.
 create or replace function cr_stage_leads(p_campaign_id uuid, p_now timestamptz)
@@ -486,27 +511,13 @@ begin
         return jsonb_build_object('sequence', true, 'error', 'the campaign is ' || v_status
                                   || ': nothing more is staged');
     end if;
-    with source as (
-        -- Imported contacts first (a frontend's recipient of the same address is left
-        -- out), in the order they were imported, then a frontend's by contact id.
-        select distinct on (lower(email)) email, to_name, metadata, contact_id, origin, n
-        from (select i.email, i.to_name, i.metadata, null::text as contact_id, 0 as origin,
-                     row_number() over (order by i.created_at, i.id) as n
-              from imported_contacts i
-              where i.campaign_id = p_campaign_id and coalesce(i.email, '') <> ''
-              union all
-              select f.email, f.to_name, f.metadata, f.contact_id, 1,
-                     row_number() over (order by f.contact_id)
-              from cr_frontend_contacts(p_campaign_id) f) c
-        order by lower(email), origin, n
-    ),
-    judged as (
+    with judged as (
         select s.*,
                exists (select 1 from suppressions x where x.email = lower(s.email)) as suppressed,
                exists (select 1 from campaign_leads l
                        where l.campaign_id = p_campaign_id
                          and lower(trim(l.to_email)) = lower(s.email)) as present
-        from source s
+        from cr_stage_source(p_campaign_id) s
     ),
     inserted as (
         insert into campaign_leads (campaign_id, contact_id, to_email, to_name, metadata,
@@ -515,7 +526,7 @@ begin
                case when contact_id ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$'
                     then contact_id::uuid end,
                email, to_name, metadata, 'active',
-               p_now + row_number() over (order by origin, n) * interval '1 microsecond',
+               p_now + row_number() over (order by n) * interval '1 microsecond',
                p_now
         from judged
         where not suppressed and not present
@@ -534,7 +545,7 @@ begin
 end
 $$;
 
--- As 0008's, reading a frontend's recipients through cr_frontend_contacts. Same
+-- As 0008's, reading what it stages from cr_stage_source, as cr_stage_leads does. Same
 -- signature.
 create or replace function cr_stage_campaign(p_campaign_id uuid, p_now timestamptz)
 returns jsonb
@@ -545,8 +556,6 @@ declare
     v_status text;
     v_staged int;
     v_suppressed int;
-    v_more int;
-    v_more_suppressed int;
 begin
     select status into v_status from campaigns where id = p_campaign_id for update;
     if not found then
@@ -556,25 +565,19 @@ begin
         return jsonb_build_object('error', 'the campaign is ' || v_status
                                   || ': nothing more is staged');
     end if;
-    with source as (
-        select distinct on (lower(email)) email, to_name, metadata, created_at, id
-        from imported_contacts
-        where campaign_id = p_campaign_id and coalesce(email, '') <> ''
-        order by lower(email), created_at, id
-    ),
-    judged as (
+    with judged as (
         select s.*,
                exists (select 1 from suppressions x where x.email = lower(s.email)) as suppressed,
                exists (select 1 from email_queue q
                        where q.campaign_id = p_campaign_id
                          and lower(trim(q.to_email)) = lower(s.email)) as present
-        from source s
+        from cr_stage_source(p_campaign_id) s
     ),
     inserted as (
         insert into email_queue (campaign_id, to_email, to_name, metadata, status,
                                  created_at, updated_at)
         select p_campaign_id, email, to_name, metadata, 'staged',
-               p_now + row_number() over (order by created_at, id) * interval '1 microsecond',
+               p_now + row_number() over (order by n) * interval '1 microsecond',
                p_now
         from judged
         where not suppressed and not present
@@ -583,30 +586,6 @@ begin
     select (select count(*) from inserted), count(*) filter (where suppressed and not present)
     into v_staged, v_suppressed
     from judged;
-    with judged as (
-        select f.*,
-               exists (select 1 from suppressions x where x.email = lower(f.email)) as suppressed,
-               exists (select 1 from email_queue q
-                       where q.campaign_id = p_campaign_id
-                         and lower(trim(q.to_email)) = lower(f.email)) as present
-        from cr_frontend_contacts(p_campaign_id) f
-    ),
-    inserted as (
-        insert into email_queue (campaign_id, to_email, to_name, metadata, status,
-                                 created_at, updated_at)
-        select p_campaign_id, email, to_name, metadata, 'staged',
-               p_now + (v_staged + row_number() over (order by contact_id))
-                       * interval '1 microsecond',
-               p_now
-        from judged
-        where not suppressed and not present
-        returning 1
-    )
-    select (select count(*) from inserted), count(*) filter (where suppressed and not present)
-    into v_more, v_more_suppressed
-    from judged;
-    v_staged := v_staged + v_more;
-    v_suppressed := v_suppressed + v_more_suppressed;
     update campaigns
     set status = case when status = 'draft' then 'staged' else status end,
         stage_requested_at = null, request_error = null, updated_at = p_now

@@ -2150,8 +2150,6 @@ declare
     v_status text;
     v_staged int;
     v_suppressed int;
-    v_more int;
-    v_more_suppressed int;
 begin
     select status into v_status from campaigns where id = p_campaign_id for update;
     if not found then
@@ -2161,25 +2159,19 @@ begin
         return jsonb_build_object('error', 'the campaign is ' || v_status
                                   || ': nothing more is staged');
     end if;
-    with source as (
-        select distinct on (lower(email)) email, to_name, metadata, created_at, id
-        from imported_contacts
-        where campaign_id = p_campaign_id and coalesce(email, '') <> ''
-        order by lower(email), created_at, id
-    ),
-    judged as (
+    with judged as (
         select s.*,
                exists (select 1 from suppressions x where x.email = lower(s.email)) as suppressed,
                exists (select 1 from email_queue q
                        where q.campaign_id = p_campaign_id
                          and lower(trim(q.to_email)) = lower(s.email)) as present
-        from source s
+        from cr_stage_source(p_campaign_id) s
     ),
     inserted as (
         insert into email_queue (campaign_id, to_email, to_name, metadata, status,
                                  created_at, updated_at)
         select p_campaign_id, email, to_name, metadata, 'staged',
-               p_now + row_number() over (order by created_at, id) * interval '1 microsecond',
+               p_now + row_number() over (order by n) * interval '1 microsecond',
                p_now
         from judged
         where not suppressed and not present
@@ -2188,30 +2180,6 @@ begin
     select (select count(*) from inserted), count(*) filter (where suppressed and not present)
     into v_staged, v_suppressed
     from judged;
-    with judged as (
-        select f.*,
-               exists (select 1 from suppressions x where x.email = lower(f.email)) as suppressed,
-               exists (select 1 from email_queue q
-                       where q.campaign_id = p_campaign_id
-                         and lower(trim(q.to_email)) = lower(f.email)) as present
-        from cr_frontend_contacts(p_campaign_id) f
-    ),
-    inserted as (
-        insert into email_queue (campaign_id, to_email, to_name, metadata, status,
-                                 created_at, updated_at)
-        select p_campaign_id, email, to_name, metadata, 'staged',
-               p_now + (v_staged + row_number() over (order by contact_id))
-                       * interval '1 microsecond',
-               p_now
-        from judged
-        where not suppressed and not present
-        returning 1
-    )
-    select (select count(*) from inserted), count(*) filter (where suppressed and not present)
-    into v_more, v_more_suppressed
-    from judged;
-    v_staged := v_staged + v_more;
-    v_suppressed := v_suppressed + v_more_suppressed;
     update campaigns
     set status = case when status = 'draft' then 'staged' else status end,
         stage_requested_at = null, request_error = null, updated_at = p_now
@@ -2240,27 +2208,13 @@ begin
         return jsonb_build_object('sequence', true, 'error', 'the campaign is ' || v_status
                                   || ': nothing more is staged');
     end if;
-    with source as (
-        -- Imported contacts first (a frontend's recipient of the same address is left
-        -- out), in the order they were imported, then a frontend's by contact id.
-        select distinct on (lower(email)) email, to_name, metadata, contact_id, origin, n
-        from (select i.email, i.to_name, i.metadata, null::text as contact_id, 0 as origin,
-                     row_number() over (order by i.created_at, i.id) as n
-              from imported_contacts i
-              where i.campaign_id = p_campaign_id and coalesce(i.email, '') <> ''
-              union all
-              select f.email, f.to_name, f.metadata, f.contact_id, 1,
-                     row_number() over (order by f.contact_id)
-              from cr_frontend_contacts(p_campaign_id) f) c
-        order by lower(email), origin, n
-    ),
-    judged as (
+    with judged as (
         select s.*,
                exists (select 1 from suppressions x where x.email = lower(s.email)) as suppressed,
                exists (select 1 from campaign_leads l
                        where l.campaign_id = p_campaign_id
                          and lower(trim(l.to_email)) = lower(s.email)) as present
-        from source s
+        from cr_stage_source(p_campaign_id) s
     ),
     inserted as (
         insert into campaign_leads (campaign_id, contact_id, to_email, to_name, metadata,
@@ -2269,7 +2223,7 @@ begin
                case when contact_id ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$'
                     then contact_id::uuid end,
                email, to_name, metadata, 'active',
-               p_now + row_number() over (order by origin, n) * interval '1 microsecond',
+               p_now + row_number() over (order by n) * interval '1 microsecond',
                p_now
         from judged
         where not suppressed and not present
@@ -2287,6 +2241,26 @@ begin
                               'suppressed', v_suppressed, 'status', v_status);
 end
 $_$;
+
+CREATE FUNCTION public.cr_stage_source(p_campaign_id uuid) RETURNS TABLE(email text, to_name text, metadata jsonb, contact_id text, n bigint)
+    LANGUAGE sql STABLE
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+    select email, to_name, metadata, contact_id, row_number() over (order by origin, n)
+    from (
+        select distinct on (lower(trim(email))) email, to_name, metadata, contact_id,
+                                                origin, n
+        from (select i.email, i.to_name, i.metadata, null::text as contact_id, 0 as origin,
+                     row_number() over (order by i.created_at, i.id) as n
+              from imported_contacts i
+              where i.campaign_id = p_campaign_id and coalesce(i.email, '') <> ''
+              union all
+              select f.email, f.to_name, f.metadata, f.contact_id, 1,
+                     row_number() over (order by f.contact_id)
+              from cr_frontend_contacts(p_campaign_id) f) c
+        order by lower(trim(email)), origin, n
+    ) chosen
+$$;
 
 CREATE FUNCTION public.cr_start_send(p_id uuid, p_worker text, p_now timestamp with time zone, p_subject text, p_body text, p_model text, p_prompt_tokens integer, p_completion_tokens integer) RETURNS boolean
     LANGUAGE plpgsql
@@ -2875,6 +2849,8 @@ REVOKE ALL ON FUNCTION public.cr_settle_late(p_id uuid, p_worker text, p_now tim
 REVOKE ALL ON FUNCTION public.cr_stage_campaign(p_campaign_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_stage_leads(p_campaign_id uuid, p_now timestamp with time zone) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION public.cr_stage_source(p_campaign_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION public.cr_start_send(p_id uuid, p_worker text, p_now timestamp with time zone, p_subject text, p_body text, p_model text, p_prompt_tokens integer, p_completion_tokens integer) FROM PUBLIC;
 
